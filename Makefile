@@ -1,0 +1,64 @@
+# lwpose developer workflow. `make demo` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+LWPOSE := $(VENV)/bin/lwpose
+SHARED ?= $(abspath ../shared)
+MODEL := human-pose-estimation-0001
+MIRROR := $(if $(wildcard $(SHARED)/models),--mirror $(SHARED)/models)
+STAMP := $(VENV)/.lwpose-setup
+ROS_STAMP := ros_ws/devel/.lwpose-built
+ROS_DEBS := ros-core-dev catkin python3-rospy python3-roslaunch python3-rostest python3-message-filters \
+	ros-message-generation ros-message-runtime ros-std-msgs ros-sensor-msgs ros-geometry-msgs \
+	ros-visualization-msgs rosbash
+PYTEST_ARGS ?=
+
+.PHONY: setup ros-deps ros demo test bench clean help
+
+help:
+	@echo "make demo   set up, then run pose estimation on samples/sample.mp4"
+	@echo "make test   set up, then run the whole test suite"
+	@echo "make bench  run the benchmarks (writes benchmarks/results/*.json)"
+	@echo "make ros    build the catkin workspace ros_ws/"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py cython_ext/grouping.pyx
+	$(MAKE) ros-deps
+	test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e ".[train,convert,eval,dev]"
+	$(PY) setup.py -q build_ext --inplace
+	$(LWPOSE) models fetch $(MODEL) $(MIRROR)
+	touch $@
+
+# Debian's ROS1 packages: installed when run as root, otherwise the command is printed.
+ros-deps:
+	@missing=$$(for p in $(ROS_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+		echo "ROS packages missing; install them with: sudo apt-get install -y $$missing"; \
+	fi
+
+ros: $(ROS_STAMP)
+
+$(ROS_STAMP): $(shell find ros_ws/src -type f 2>/dev/null)
+	cd ros_ws && catkin_make -DPYTHON_EXECUTABLE=/usr/bin/python3 > /tmp/lwpose-catkin.log 2>&1 || { tail -30 /tmp/lwpose-catkin.log; exit 1; }
+	touch $@
+
+demo: setup
+	$(LWPOSE) run samples/sample.mp4 --save-video --out runs/demo
+
+test: setup ros
+	source ros_ws/devel/setup.bash && $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+bench: setup
+	mkdir -p benchmarks/results
+	$(PY) benchmarks/decode_bench.py --json benchmarks/results/decode.json
+	$(LWPOSE) bench --streams 1 4 --baseline-sync --json benchmarks/results/bench.json
+
+clean:
+	rm -rf build runs lwpose/decode/*.so cython_ext/*.c ros_ws/build ros_ws/devel

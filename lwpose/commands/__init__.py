@@ -1,0 +1,1 @@
+"""CLI verbs: one module a verb, each with register(subparsers)."""

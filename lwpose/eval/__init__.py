@@ -1,0 +1,1 @@
+"""lwpose.eval"""
