@@ -8,7 +8,7 @@ extensions = [
         "lwpose.decode._grouping",
         ["cython_ext/grouping.pyx"],
         include_dirs=[np.get_include()],
-        extra_compile_args=["-O3"],
+        extra_compile_args=["-O3", "-ffp-contract=off"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

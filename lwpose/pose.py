@@ -106,13 +106,13 @@ def bbox_of(keypoints: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def people_from_arrays(keypoints: np.ndarray, scores: np.ndarray, scale: float = 1.0) -> list[Person]:
-    """Build people from the grouping's arrays, dividing coordinates by ``scale``
-    (network-input pixels → original image pixels)."""
+    """Build people from the grouping's arrays, mapping network-input pixels to image pixels
+    (the inverse of a resize by ``scale``: pixel centres map to pixel centres)."""
     people = []
     for kps, score in zip(keypoints, scores):
         kps = kps.astype(np.float32, copy=True)
         found = kps[:, 2] > 0
-        kps[found, :2] /= scale
+        kps[found, :2] = (kps[found, :2] + 0.5) / scale - 0.5
         kps[~found] = (-1.0, -1.0, 0.0)
         people.append(Person(kps, float(score)))
     return people

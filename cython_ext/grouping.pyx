@@ -1,0 +1,352 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Cython grouping (``lwpose.decode._grouping``): a step-for-step mirror of
+``lwpose/decode/reference.py`` with the same float64 operations in the same order, so both give
+identical results. Everything but the final array creation runs without the GIL.
+
+Parameters and the limb layout are read from the reference module and ``lwpose.pose`` at import.
+"""
+from libc.math cimport sqrt
+from libc.stdlib cimport free, malloc, qsort
+from libc.string cimport memset
+
+import numpy as np
+
+from lwpose.decode import reference
+from lwpose.pose import LIMB_PAF_CHANNELS, LIMBS, NUM_KEYPOINTS
+
+cdef enum:
+    NK = 18  # keypoint types
+    NL = 19  # limbs
+
+if NUM_KEYPOINTS != NK or len(LIMBS) != NL:
+    raise ImportError("lwpose.pose layout does not match the compiled grouping (18 keypoints, 19 limbs)")
+
+cdef float PEAK_THRESHOLD = reference.PEAK_THRESHOLD
+cdef int MAX_PEAKS = reference.MAX_PEAKS
+cdef int PAF_SAMPLES = reference.PAF_SAMPLES
+cdef double PAF_SAMPLE_THRESHOLD = reference.PAF_SAMPLE_THRESHOLD
+cdef int PAF_MIN_GOOD_SAMPLES = reference.PAF_MIN_GOOD_SAMPLES
+cdef int MIN_KEYPOINTS = reference.MIN_KEYPOINTS
+cdef double MIN_MEAN_SCORE = reference.MIN_MEAN_SCORE
+
+cdef int LIMB_A[NL]
+cdef int LIMB_B[NL]
+cdef int PAF_X[NL]
+cdef int PAF_Y[NL]
+for _n, ((_a, _b), (_cx, _cy)) in enumerate(zip(LIMBS, LIMB_PAF_CHANNELS)):
+    LIMB_A[_n], LIMB_B[_n], PAF_X[_n], PAF_Y[_n] = _a, _b, _cx, _cy
+
+
+cdef struct Peak:
+    double x
+    double y
+    double score
+    Py_ssize_t raster
+
+
+cdef struct Candidate:
+    double score
+    int a
+    int b
+
+
+cdef struct Ranked:
+    double score
+    int index
+
+
+cdef int cmp_peak(const void* p, const void* q) noexcept nogil:
+    """Decreasing score, then raster order."""
+    cdef const Peak* u = <const Peak*>p
+    cdef const Peak* v = <const Peak*>q
+    if u.score != v.score:
+        return -1 if u.score > v.score else 1
+    return (u.raster > v.raster) - (u.raster < v.raster)
+
+
+cdef int cmp_candidate(const void* p, const void* q) noexcept nogil:
+    """Decreasing score, then index a, then index b."""
+    cdef const Candidate* u = <const Candidate*>p
+    cdef const Candidate* v = <const Candidate*>q
+    if u.score != v.score:
+        return -1 if u.score > v.score else 1
+    if u.a != v.a:
+        return -1 if u.a < v.a else 1
+    return (u.b > v.b) - (u.b < v.b)
+
+
+cdef int cmp_ranked(const void* p, const void* q) noexcept nogil:
+    """Decreasing score, then index."""
+    cdef const Ranked* u = <const Ranked*>p
+    cdef const Ranked* v = <const Ranked*>q
+    if u.score != v.score:
+        return -1 if u.score > v.score else 1
+    return (u.index > v.index) - (u.index < v.index)
+
+
+cdef int find_peaks(const float[:, ::1] hm, Peak* cells, Peak* out) noexcept nogil:
+    """reference.find_peaks + refine_peak for one heatmap; `cells` holds H*W scratch peaks.
+    Writes at most MAX_PEAKS refined peaks to `out` and returns their number."""
+    cdef Py_ssize_t h = hm.shape[0], w = hm.shape[1], i, j, ii, jj
+    cdef int di, dj, n = 0, k
+    cdef float v, u
+    cdef bint ok
+    cdef double c, left, right, curvature
+    for i in range(h):
+        for j in range(w):
+            v = hm[i, j]
+            if not (v > PEAK_THRESHOLD):
+                continue
+            ok = True
+            for di in range(-1, 2):
+                for dj in range(-1, 2):
+                    ii = i + di
+                    jj = j + dj
+                    if (di == 0 and dj == 0) or ii < 0 or ii >= h or jj < 0 or jj >= w:
+                        continue
+                    u = hm[ii, jj]
+                    if di < 0 or (di == 0 and dj < 0):
+                        ok = ok and v > u
+                    else:
+                        ok = ok and v >= u
+            if ok:
+                cells[n].x = j
+                cells[n].y = i
+                cells[n].score = v
+                cells[n].raster = i * w + j
+                n += 1
+    qsort(cells, n, sizeof(Peak), cmp_peak)
+    if n > MAX_PEAKS:
+        n = MAX_PEAKS
+    for k in range(n):
+        out[k] = cells[k]
+        i = <Py_ssize_t>cells[k].y
+        j = <Py_ssize_t>cells[k].x
+        c = cells[k].score
+        if 0 < j < w - 1:
+            left = hm[i, j - 1]
+            right = hm[i, j + 1]
+            curvature = left - 2.0 * c + right
+            if curvature < 0.0:
+                out[k].x += 0.5 * (left - right) / curvature
+        if 0 < i < h - 1:
+            left = hm[i - 1, j]
+            right = hm[i + 1, j]
+            curvature = left - 2.0 * c + right
+            if curvature < 0.0:
+                out[k].y += 0.5 * (left - right) / curvature
+    return n
+
+
+cdef inline double sample_bilinear(const float[:, ::1] f, double x, double y) noexcept nogil:
+    """reference.sample_bilinear at one point."""
+    cdef Py_ssize_t h = f.shape[0], w = f.shape[1], x0, y0, x1, y1
+    cdef double fx, fy, top, bottom
+    x = min(max(x, 0.0), w - 1.0)
+    y = min(max(y, 0.0), h - 1.0)
+    x0 = min(<Py_ssize_t>x, max(w - 2, 0))
+    y0 = min(<Py_ssize_t>y, max(h - 2, 0))
+    x1 = min(x0 + 1, w - 1)
+    y1 = min(y0 + 1, h - 1)
+    fx = x - x0
+    fy = y - y0
+    top = <double>f[y0, x0] * (1.0 - fx) + <double>f[y0, x1] * fx
+    bottom = <double>f[y1, x0] * (1.0 - fx) + <double>f[y1, x1] * fx
+    return top * (1.0 - fy) + bottom * fy
+
+
+cdef int limb_candidates(const Peak* pa, int na, const Peak* pb, int nb, const float[:, ::1] paf_x,
+                         const float[:, ::1] paf_y, Candidate* out) noexcept nogil:
+    """reference.limb_candidates; returns the number of accepted candidates written to `out`."""
+    cdef int a, b, s, good, n = 0
+    cdef double vx, vy, norm, ux, uy, t, x, y, projection, total, score
+    for a in range(na):
+        for b in range(nb):
+            vx = pb[b].x - pa[a].x
+            vy = pb[b].y - pa[a].y
+            norm = sqrt(vx * vx + vy * vy)
+            if not (norm > 1e-6):
+                continue
+            ux = vx / norm
+            uy = vy / norm
+            total = 0.0
+            good = 0
+            for s in range(PAF_SAMPLES):
+                t = <double>s / (PAF_SAMPLES - 1)
+                x = pa[a].x + t * vx
+                y = pa[a].y + t * vy
+                projection = sample_bilinear(paf_x, x, y) * ux + sample_bilinear(paf_y, x, y) * uy
+                total = total + projection
+                good += projection > PAF_SAMPLE_THRESHOLD
+                if s + 1 - good > PAF_SAMPLES - PAF_MIN_GOOD_SAMPLES:
+                    break  # too many unsupported samples already: rejected whatever follows
+            score = total / PAF_SAMPLES
+            if good >= PAF_MIN_GOOD_SAMPLES and score > 0.0:
+                out[n].score = score
+                out[n].a = a
+                out[n].b = b
+                n += 1
+    return n
+
+
+cdef int assemble(const float[:, :, ::1] pafs, Peak** peaks, const int* npeaks, Candidate* cands,
+                  char* used_a, char* used_b, int* owner, int* ids, int* count, double* total,
+                  char* alive) noexcept nogil:
+    """reference.assemble (with select_connections); `owner` is NK*MAX_PEAKS, the skeleton arrays
+    (`ids` NK per skeleton, `count`, `total`, `alive`) have room for every possible skeleton.
+    Returns the number of skeletons created (dead ones have alive = 0)."""
+    cdef int limb, ta, tb, nc, c, a, b, pa, pb, keep, drop, t, nsk = 0
+    cdef double score
+    cdef bint disjoint
+    for limb in range(NL):
+        ta = LIMB_A[limb]
+        tb = LIMB_B[limb]
+        if npeaks[ta] == 0 or npeaks[tb] == 0:
+            continue
+        nc = limb_candidates(peaks[ta], npeaks[ta], peaks[tb], npeaks[tb], pafs[PAF_X[limb]], pafs[PAF_Y[limb]], cands)
+        qsort(cands, nc, sizeof(Candidate), cmp_candidate)
+        memset(used_a, 0, MAX_PEAKS)
+        memset(used_b, 0, MAX_PEAKS)
+        for c in range(nc):
+            a = cands[c].a
+            b = cands[c].b
+            score = cands[c].score
+            if used_a[a] or used_b[b]:
+                continue
+            used_a[a] = 1
+            used_b[b] = 1
+            pa = owner[ta * MAX_PEAKS + a]
+            pb = owner[tb * MAX_PEAKS + b]
+            if pa < 0 and pb < 0:
+                for t in range(NK):
+                    ids[nsk * NK + t] = -1
+                ids[nsk * NK + ta] = a
+                ids[nsk * NK + tb] = b
+                count[nsk] = 2
+                total[nsk] = peaks[ta][a].score + peaks[tb][b].score + score
+                alive[nsk] = 1
+                owner[ta * MAX_PEAKS + a] = nsk
+                owner[tb * MAX_PEAKS + b] = nsk
+                nsk += 1
+            elif pb < 0:
+                if ids[pa * NK + tb] < 0:
+                    ids[pa * NK + tb] = b
+                    count[pa] += 1
+                    total[pa] += peaks[tb][b].score + score
+                    owner[tb * MAX_PEAKS + b] = pa
+            elif pa < 0:
+                if ids[pb * NK + ta] < 0:
+                    ids[pb * NK + ta] = a
+                    count[pb] += 1
+                    total[pb] += peaks[ta][a].score + score
+                    owner[ta * MAX_PEAKS + a] = pb
+            elif pa != pb:
+                keep = min(pa, pb)
+                drop = max(pa, pb)
+                disjoint = True
+                for t in range(NK):
+                    if ids[keep * NK + t] >= 0 and ids[drop * NK + t] >= 0:
+                        disjoint = False
+                if disjoint:
+                    for t in range(NK):
+                        if ids[drop * NK + t] >= 0:
+                            ids[keep * NK + t] = ids[drop * NK + t]
+                            owner[t * MAX_PEAKS + ids[drop * NK + t]] = keep
+                    count[keep] += count[drop]
+                    total[keep] = total[keep] + total[drop] + score
+                    alive[drop] = 0
+    return nsk
+
+
+cdef int rank_people(Peak** peaks, const int* ids, const int* count, const double* total,
+                     const char* alive, int nsk, Ranked* ranked) noexcept nogil:
+    """Filter skeletons as reference.decode does and sort them by score; returns how many remain."""
+    cdef int s, t, n = 0
+    cdef double score_sum
+    for s in range(nsk):
+        if not alive[s] or count[s] < MIN_KEYPOINTS or total[s] / count[s] < MIN_MEAN_SCORE:
+            continue
+        score_sum = 0.0
+        for t in range(NK):
+            if ids[s * NK + t] >= 0:
+                score_sum += peaks[t][ids[s * NK + t]].score
+        ranked[n].score = score_sum / NK
+        ranked[n].index = s
+        n += 1
+    qsort(ranked, n, sizeof(Ranked), cmp_ranked)
+    return n
+
+
+def decode(const float[:, :, ::1] heatmaps, const float[:, :, ::1] pafs, int stride):
+    """Same contract as reference.decode: validated (18, H, W) heatmaps and (38, H, W) PAFs
+    (C-contiguous float32) → (keypoints (N, 18, 3), scores (N,)) float32."""
+    cdef Py_ssize_t h = heatmaps.shape[1], w = heatmaps.shape[2]
+    cdef int k, t, s, n, cap = 0, max_pairs = 0
+    cdef int npeaks[NK]
+    cdef Peak* peaks[NK]
+    cdef Peak* cells = <Peak*>malloc(h * w * sizeof(Peak))
+    cdef Peak* peak_store = <Peak*>malloc(NK * MAX_PEAKS * sizeof(Peak))
+    cdef int* owner = <int*>malloc(NK * MAX_PEAKS * sizeof(int))
+    cdef char* used = <char*>malloc(2 * MAX_PEAKS)
+    cdef Candidate* cands = NULL
+    cdef int* ids = NULL
+    cdef int* count = NULL
+    cdef double* total = NULL
+    cdef char* alive = NULL
+    cdef Ranked* ranked = NULL
+    cdef float[:, :, ::1] kp_out
+    cdef float[::1] score_out
+    cdef Peak* p
+    try:
+        if cells == NULL or peak_store == NULL or owner == NULL or used == NULL:
+            raise MemoryError()
+        with nogil:
+            for k in range(NK):
+                peaks[k] = peak_store + k * MAX_PEAKS
+                npeaks[k] = find_peaks(heatmaps[k], cells, peaks[k])
+            for k in range(NK * MAX_PEAKS):
+                owner[k] = -1
+            for k in range(NL):
+                cap += min(npeaks[LIMB_A[k]], npeaks[LIMB_B[k]])
+                max_pairs = max(max_pairs, npeaks[LIMB_A[k]] * npeaks[LIMB_B[k]])
+        cands = <Candidate*>malloc(max(max_pairs, 1) * sizeof(Candidate))
+        ids = <int*>malloc(max(cap, 1) * NK * sizeof(int))
+        count = <int*>malloc(max(cap, 1) * sizeof(int))
+        total = <double*>malloc(max(cap, 1) * sizeof(double))
+        alive = <char*>malloc(max(cap, 1))
+        ranked = <Ranked*>malloc(max(cap, 1) * sizeof(Ranked))
+        if cands == NULL or ids == NULL or count == NULL or total == NULL or alive == NULL or ranked == NULL:
+            raise MemoryError()
+        with nogil:
+            s = assemble(pafs, peaks, npeaks, cands, used, used + MAX_PEAKS, owner, ids, count, total, alive)
+            n = rank_people(peaks, ids, count, total, alive, s, ranked)
+        keypoints = np.empty((n, NK, 3), np.float32)
+        scores = np.empty(n, np.float32)
+        kp_out = keypoints
+        score_out = scores
+        with nogil:
+            for k in range(n):
+                s = ranked[k].index
+                score_out[k] = <float>ranked[k].score
+                for t in range(NK):
+                    if ids[s * NK + t] >= 0:
+                        p = &peaks[t][ids[s * NK + t]]
+                        kp_out[k, t, 0] = <float>(stride * (p.x + 0.5) - 0.5)
+                        kp_out[k, t, 1] = <float>(stride * (p.y + 0.5) - 0.5)
+                        kp_out[k, t, 2] = <float>p.score
+                    else:
+                        kp_out[k, t, 0] = -1.0
+                        kp_out[k, t, 1] = -1.0
+                        kp_out[k, t, 2] = 0.0
+        return keypoints, scores
+    finally:
+        free(cells)
+        free(peak_store)
+        free(owner)
+        free(used)
+        free(cands)
+        free(ids)
+        free(count)
+        free(total)
+        free(alive)
+        free(ranked)

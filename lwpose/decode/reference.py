@@ -1,0 +1,265 @@
+"""Readable numpy reference of the grouping; ``cython_ext/grouping.pyx`` mirrors it exactly.
+
+Steps (see docs/decoding.md):
+
+1. peaks: 3×3 non-maximum suppression on each stride-8 keypoint heatmap, at most
+   ``MAX_PEAKS`` per keypoint type (the highest);
+2. refinement: a parabola through each peak and its two neighbours, per axis, gives the
+   sub-cell position (local; the maps are never upsampled);
+3. limbs: every pair of candidates of a limb is scored by sampling its PAF pair bilinearly at
+   ``PAF_SAMPLES`` points along the segment and projecting onto the segment direction;
+4. assembly: limbs in ``LIMBS`` order, connections by decreasing score, each candidate used at
+   most once per limb; a connection starts, extends or merges person skeletons.
+
+All arithmetic is float64 in a fixed order so that the Cython backend reproduces it bit for bit;
+ties are broken by explicit secondary keys.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lwpose.pose import LIMB_PAF_CHANNELS, LIMBS, NUM_KEYPOINTS
+
+#: A heatmap cell is a peak candidate only above this value.
+PEAK_THRESHOLD = 0.1
+#: At most this many peaks (the highest) are kept per keypoint type; bounds the work per frame.
+MAX_PEAKS = 100
+#: Points sampled along each candidate limb, both ends included.
+PAF_SAMPLES = 10
+#: A sample supports a limb when its PAF projection exceeds this value ...
+PAF_SAMPLE_THRESHOLD = 0.05
+#: ... and a limb is accepted when at least this many samples support it (more than 80 %).
+PAF_MIN_GOOD_SAMPLES = 9
+#: People with fewer found keypoints are dropped.
+MIN_KEYPOINTS = 3
+#: People whose (sum of keypoint and limb scores) / found keypoints is below this are dropped.
+MIN_MEAN_SCORE = 0.2
+
+HEATMAP_CHANNELS = (NUM_KEYPOINTS, NUM_KEYPOINTS + 1)
+PAF_CHANNELS = 2 * len(LIMBS)
+
+
+def validate_maps(heatmaps: np.ndarray, pafs: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Check the network maps and return C-contiguous float32 (18, H, W) heatmaps and (38, H, W) PAFs.
+
+    Raises ValueError naming the problem: wrong type, ndim, channel count, mismatched or empty
+    H/W, non-finite values, bad stride.
+    """
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    arrays = []
+    for name, maps, channels in (("heatmaps", heatmaps, HEATMAP_CHANNELS), ("pafs", pafs, (PAF_CHANNELS,))):
+        maps = np.asarray(maps)
+        if not (np.issubdtype(maps.dtype, np.floating) or np.issubdtype(maps.dtype, np.integer)):
+            raise ValueError(f"{name} must be a real numeric array, got dtype {maps.dtype}")
+        if maps.ndim != 3:
+            raise ValueError(f"{name} must have shape (C, H, W) without batch dimension, got shape {maps.shape}")
+        if maps.shape[0] not in channels:
+            want = " or ".join(str(c) for c in channels)
+            raise ValueError(f"{name} must have {want} channels, got shape {maps.shape}")
+        if maps.shape[1] < 1 or maps.shape[2] < 1:
+            raise ValueError(f"{name} have an empty spatial size, got shape {maps.shape}")
+        maps = np.ascontiguousarray(maps, dtype=np.float32)
+        # a float64 sum is finite exactly when every float32 value is (it cannot overflow)
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(maps.sum(dtype=np.float64))
+        if not finite:
+            bad = int(np.count_nonzero(~np.isfinite(maps)))
+            raise ValueError(f"{name} contain {bad} NaN or infinite values")
+        arrays.append(maps)
+    hm, paf = arrays
+    if hm.shape[1:] != paf.shape[1:]:
+        raise ValueError(f"heatmaps and pafs differ in size: {hm.shape[1:]} vs {paf.shape[1:]}")
+    return hm[:NUM_KEYPOINTS], paf
+
+
+def find_peaks(heatmap: np.ndarray) -> np.ndarray:
+    """Peaks of one (H, W) heatmap as an (n, 3) float64 array of x, y (map cells, sub-cell
+    refined) and score (the cell value), highest first (ties: raster order), n <= MAX_PEAKS.
+
+    A cell is a peak when it exceeds PEAK_THRESHOLD, is >= its later and > its earlier
+    (raster-order) 8-neighbours, so exactly one cell of a flat top is chosen.
+    """
+    h, w = heatmap.shape
+    padded = np.pad(heatmap, 1, constant_values=-np.inf)
+    center = padded[1:-1, 1:-1]
+    is_peak = center > np.float32(PEAK_THRESHOLD)  # compared in float32, as in Cython
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy == dx == 0:
+                continue
+            neighbour = padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+            earlier = dy < 0 or (dy == 0 and dx < 0)
+            is_peak &= (center > neighbour) if earlier else (center >= neighbour)
+    rows, cols = np.nonzero(is_peak)  # raster order
+    values = heatmap[rows, cols]
+    order = np.lexsort((rows * w + cols, -values))[:MAX_PEAKS]
+    peaks = np.empty((len(order), 3), np.float64)
+    for n, k in enumerate(order):
+        peaks[n] = (*refine_peak(heatmap, int(rows[k]), int(cols[k])), float(values[k]))
+    return peaks
+
+
+def refine_peak(heatmap: np.ndarray, i: int, j: int) -> tuple[float, float]:
+    """Sub-cell (x, y) of the peak at row i, column j: per axis, the vertex of the parabola through
+    the peak and its two neighbours (|offset| <= 0.5 since the peak is a local maximum); no
+    offset on a map border or a flat top."""
+    h, w = heatmap.shape
+    c = float(heatmap[i, j])
+    x, y = float(j), float(i)
+    if 0 < j < w - 1:
+        left, right = float(heatmap[i, j - 1]), float(heatmap[i, j + 1])
+        curvature = left - 2.0 * c + right
+        if curvature < 0.0:
+            x += 0.5 * (left - right) / curvature
+    if 0 < i < h - 1:
+        up, down = float(heatmap[i - 1, j]), float(heatmap[i + 1, j])
+        curvature = up - 2.0 * c + down
+        if curvature < 0.0:
+            y += 0.5 * (up - down) / curvature
+    return x, y
+
+
+def sample_bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples (float64) of an (H, W) map at map coordinates x, y (clamped to the map)."""
+    h, w = field.shape
+    x = np.clip(x, 0.0, w - 1.0)
+    y = np.clip(y, 0.0, h - 1.0)
+    x0 = np.minimum(x.astype(np.intp), max(w - 2, 0))
+    y0 = np.minimum(y.astype(np.intp), max(h - 2, 0))
+    x1 = np.minimum(x0 + 1, w - 1)
+    y1 = np.minimum(y0 + 1, h - 1)
+    fx = x - x0
+    fy = y - y0
+    top = field[y0, x0] * (1.0 - fx) + field[y0, x1] * fx  # float32 values promote exactly
+    bottom = field[y1, x0] * (1.0 - fx) + field[y1, x1] * fx
+    return top * (1.0 - fy) + bottom * fy
+
+
+def limb_candidates(peaks_a: np.ndarray, peaks_b: np.ndarray, paf_x: np.ndarray, paf_y: np.ndarray) -> list[tuple[float, int, int]]:
+    """(score, index a, index b) of every accepted candidate limb between two peak sets.
+
+    score is the mean PAF projection onto the unit segment direction over PAF_SAMPLES points;
+    a candidate is accepted when at least PAF_MIN_GOOD_SAMPLES samples exceed
+    PAF_SAMPLE_THRESHOLD and the score is positive. Coincident endpoints are never accepted.
+    """
+    ia, ib = np.meshgrid(np.arange(len(peaks_a)), np.arange(len(peaks_b)), indexing="ij")
+    ia, ib = ia.ravel(), ib.ravel()
+    ax, ay = peaks_a[ia, 0], peaks_a[ia, 1]
+    vx, vy = peaks_b[ib, 0] - ax, peaks_b[ib, 1] - ay
+    norm = np.sqrt(vx * vx + vy * vy)
+    ok = norm > 1e-6
+    ia, ib, ax, ay, vx, vy, norm = ia[ok], ib[ok], ax[ok], ay[ok], vx[ok], vy[ok], norm[ok]
+    ux, uy = vx / norm, vy / norm
+    total = np.zeros(len(ia))
+    good = np.zeros(len(ia), np.intp)
+    for s in range(PAF_SAMPLES):  # sequential sum, as in the Cython loop
+        t = s / (PAF_SAMPLES - 1)
+        x, y = ax + t * vx, ay + t * vy
+        projection = sample_bilinear(paf_x, x, y) * ux + sample_bilinear(paf_y, x, y) * uy
+        total = total + projection
+        good += projection > PAF_SAMPLE_THRESHOLD
+    score = total / PAF_SAMPLES
+    accepted = (good >= PAF_MIN_GOOD_SAMPLES) & (score > 0.0)
+    return [(float(s), int(a), int(b)) for s, a, b in zip(score[accepted], ia[accepted], ib[accepted])]
+
+
+def select_connections(candidates: list[tuple[float, int, int]]) -> list[tuple[float, int, int]]:
+    """Greedy one-to-one matching: by decreasing score (ties: index a, then index b), skipping
+    candidates whose a or b end is already used by this limb."""
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    chosen = []
+    for score, a, b in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
+        if a not in used_a and b not in used_b:
+            used_a.add(a)
+            used_b.add(b)
+            chosen.append((score, a, b))
+    return chosen
+
+
+@dataclass
+class Skeleton:
+    """A person being assembled: peak index per keypoint type (-1 missing), found count, and the
+    running sum of its keypoint and limb scores."""
+
+    ids: list[int] = field(default_factory=lambda: [-1] * NUM_KEYPOINTS)
+    count: int = 0
+    total: float = 0.0
+
+
+def assemble(peaks: list[np.ndarray], pafs: np.ndarray) -> list[Skeleton]:
+    """Assemble skeletons limb by limb (LIMBS order); returns them in creation order.
+
+    For a chosen connection (a, b): neither end owned → new skeleton; one end owned → the other
+    joins that skeleton if its slot is free; both owned by different skeletons with disjoint
+    keypoints → they merge into the older one. Otherwise the connection is ignored.
+    """
+    skeletons: list[Skeleton | None] = []
+    owner = [[-1] * len(p) for p in peaks]
+    for (ta, tb), (cx, cy) in zip(LIMBS, LIMB_PAF_CHANNELS):
+        if len(peaks[ta]) == 0 or len(peaks[tb]) == 0:
+            continue
+        candidates = limb_candidates(peaks[ta], peaks[tb], pafs[cx], pafs[cy])
+        for score, a, b in select_connections(candidates):
+            pa, pb = owner[ta][a], owner[tb][b]
+            if pa < 0 and pb < 0:
+                sk = Skeleton()
+                sk.ids[ta], sk.ids[tb] = a, b
+                sk.count = 2
+                sk.total = peaks[ta][a, 2] + peaks[tb][b, 2] + score
+                owner[ta][a] = owner[tb][b] = len(skeletons)
+                skeletons.append(sk)
+            elif pb < 0:
+                sk = skeletons[pa]
+                if sk.ids[tb] < 0:
+                    sk.ids[tb] = b
+                    sk.count += 1
+                    sk.total += peaks[tb][b, 2] + score
+                    owner[tb][b] = pa
+            elif pa < 0:
+                sk = skeletons[pb]
+                if sk.ids[ta] < 0:
+                    sk.ids[ta] = a
+                    sk.count += 1
+                    sk.total += peaks[ta][a, 2] + score
+                    owner[ta][a] = pb
+            elif pa != pb:
+                keep, drop = skeletons[min(pa, pb)], skeletons[max(pa, pb)]
+                if all(i < 0 or j < 0 for i, j in zip(keep.ids, drop.ids)):
+                    for t, i in enumerate(drop.ids):
+                        if i >= 0:
+                            keep.ids[t] = i
+                            owner[t][i] = min(pa, pb)
+                    keep.count += drop.count
+                    keep.total = keep.total + drop.total + score
+                    skeletons[max(pa, pb)] = None
+    return [sk for sk in skeletons if sk is not None]
+
+
+def decode(heatmaps: np.ndarray, pafs: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group validated maps (see validate_maps) into (keypoints (N, 18, 3), scores (N,)) float32.
+
+    Keypoints are in network-input pixels, x = stride * (map x + 0.5) - 0.5; missing ones are
+    (-1, -1, 0). A person's score is the mean keypoint score over all 18 keypoints (missing = 0).
+    People are sorted by decreasing score (ties: creation order).
+    """
+    peaks = [find_peaks(hm) for hm in heatmaps]
+    people = []
+    for sk in assemble(peaks, pafs):
+        if sk.count < MIN_KEYPOINTS or sk.total / sk.count < MIN_MEAN_SCORE:
+            continue
+        kps = np.tile(np.array([-1.0, -1.0, 0.0], np.float32), (NUM_KEYPOINTS, 1))
+        score_sum = 0.0
+        for t, i in enumerate(sk.ids):
+            if i >= 0:
+                x, y, s = peaks[t][i]
+                kps[t] = (stride * (x + 0.5) - 0.5, stride * (y + 0.5) - 0.5, s)
+                score_sum += s
+        people.append((score_sum / NUM_KEYPOINTS, kps))
+    order = sorted(range(len(people)), key=lambda n: -people[n][0])  # stable: ties keep creation order
+    keypoints = np.array([people[n][1] for n in order], np.float32).reshape(-1, NUM_KEYPOINTS, 3)
+    scores = np.array([people[n][0] for n in order], np.float32)
+    return keypoints, scores
