@@ -1,0 +1,110 @@
+"""``lwpose eval`` (COCO keypoint AP of a model) and ``lwpose check`` (accuracy regression check
+against a baseline file)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import LwposeError
+
+DEFAULT_HEIGHT = 368
+DEFAULT_TOLERANCE = 0.01
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser(
+        "eval", help="COCO keypoint AP of a model on a COCO-format data set",
+        description="Run a model on every image of a COCO-format keypoint set with the runtime's "
+                    "preprocessing and grouping, and score it with pycocotools COCOeval. Prints AP, "
+                    "AP50, AP75, APm, APl, AR and images/s.")
+    ev.add_argument("--model", required=True, metavar="MODEL",
+                    help="model store name, model directory, IR .xml (OpenVINO) or .pth checkpoint (torch)")
+    ev.add_argument("--images", required=True, metavar="DIR", help="directory holding the images' file_name entries")
+    ev.add_argument("--annotations", required=True, metavar="FILE.json",
+                    help="COCO person keypoints file (e.g. person_keypoints_val2017.json)")
+    ev.add_argument("--height", type=int, default=DEFAULT_HEIGHT,
+                    help=f"network input height in pixels, a multiple of 8 (default {DEFAULT_HEIGHT})")
+    ev.add_argument("--scales", type=float, nargs="+", default=[1.0], metavar="S",
+                    help="test-time scales multiplying --height; maps of all scales are averaged on the "
+                         "largest scale's grid (default: 1.0 only)")
+    ev.add_argument("--flip", action="store_true",
+                    help="also run on the mirrored image at each scale and average (default off)")
+    ev.add_argument("--device", default="CPU", help="OpenVINO device for IR models (default CPU)")
+    ev.add_argument("--json", metavar="OUT", help="write configuration, metrics and images/s as JSON "
+                                                  "(usable as a `lwpose check` baseline); default: none")
+    ev.add_argument("--save-predictions", metavar="FILE.json",
+                    help="write the COCO results list (image_id, category_id, keypoints, score); default: none")
+    ev.set_defaults(func=_eval)
+
+    check = sub.add_parser(
+        "check", help="re-run a baseline's evaluation; exit 1 if AP dropped",
+        description="Re-run the evaluation a baseline file describes (model, data, height, scales, flip) "
+                    "and compare: exit 0 when AP is at most --tolerance below the baseline's, 1 when it "
+                    "dropped more, 2 on errors. ${SHARED} in the file is $LWPOSE_SHARED or ../shared "
+                    "beside the repository.")
+    check.add_argument("--baseline", required=True, metavar="FILE.json", help="baseline file, e.g. baselines/NAME.json")
+    check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                       help=f"allowed AP drop (default {DEFAULT_TOLERANCE})")
+    check.add_argument("--update", action="store_true",
+                       help="write the measured metrics into the baseline file (and exit 0)")
+    check.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
+    check.set_defaults(func=_check)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from ..eval import baseline
+
+    result = baseline.evaluate_model(args.model, args.images, args.annotations, height=args.height,
+                                     scales=tuple(args.scales), flip=args.flip, device=args.device,
+                                     progress=sys.stderr.isatty())
+    predictions = result.pop("predictions")
+    print(_summary(result))
+    if args.json:
+        _write(args.json, json.dumps(result, indent=2) + "\n")
+    if args.save_predictions:
+        _write(args.save_predictions, json.dumps(predictions) + "\n")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from ..eval import baseline
+
+    if args.tolerance < 0:
+        raise LwposeError(f"--tolerance must be >= 0, not {args.tolerance}")
+    base = baseline.load(args.baseline)
+    if base.metrics is None and not args.update:
+        raise LwposeError(f"--baseline {args.baseline}: has no metrics yet; run with --update to measure them")
+    result = base.evaluate(device=args.device, progress=sys.stderr.isatty())
+    print(f"baseline {args.baseline}")
+    print(_summary(result))
+    ok = True
+    if base.metrics is not None:
+        ok, lines = baseline.compare(base.metrics, result["metrics"], args.tolerance)
+        print("\n".join(lines))
+    if args.update:
+        base.update(result)
+        print(f"updated {args.baseline}")
+        return 0
+    return 0 if ok else 1
+
+
+def _summary(result: dict) -> str:
+    m = result["metrics"]
+    tta = f"scales {' '.join(f'{s:g}' for s in result['scales'])}, flip {'on' if result['flip'] else 'off'}"
+    metrics = "  ".join(f"{k} {'n/a' if m[k] is None else f'{m[k]:.4f}'}"
+                        for k in ("AP", "AP50", "AP75", "APm", "APl", "AR"))
+    return (f"model        {result['model']}\n"
+            f"data         {result['annotations']} ({result['num_images']} images, {result['num_people']} people, "
+            f"{result['num_predictions']} predictions)\n"
+            f"input        height {result['height']}, {tta}\n"
+            f"accuracy     {metrics}\n"
+            f"speed        {result['images_per_s']} images/s (prediction + grouping, steady state)")
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise LwposeError(f"cannot write {path}: {exc.strerror}") from None
