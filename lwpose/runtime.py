@@ -94,22 +94,11 @@ class PoseModel:
 
     def input_shape(self, frame_height: int, frame_width: int) -> tuple[int, int]:
         """Network input (height, width) for a frame size: fixed height, width to the aspect ratio."""
-        width = frame_width * self.height / frame_height
-        return self.height, max(self.stride, math.ceil(width / self.stride) * self.stride)
+        return input_shape(frame_height, frame_width, self.height, self.stride)
 
     def prepare(self, frame: np.ndarray, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, float]:
-        """Resize a BGR u8 frame once to the input height, pad right to ``shape``'s width.
-
-        Returns the (1, H, W, 3) u8 tensor and the scale from image to network-input pixels.
-        """
-        frame = as_bgr(frame)
-        h, w = shape or self.input_shape(*frame.shape[:2])
-        scale = h / frame.shape[0]
-        new_w = min(w, max(1, round(frame.shape[1] * scale)))
-        resized = cv2.resize(frame, (new_w, h), interpolation=cv2.INTER_LINEAR)
-        tensor = np.full((1, h, w, 3), PAD_VALUE, dtype=np.uint8)
-        tensor[0, :, :new_w] = resized
-        return tensor, scale
+        """The (1, H, W, 3) u8 input tensor of a frame and its scale (see :func:`prepare`)."""
+        return prepare(frame, self.height, self.stride, shape)
 
     def compile(self, shape: tuple[int, int]) -> ov.CompiledModel:
         """The compiled model for an input (height, width), compiled once and cached."""
@@ -144,6 +133,29 @@ class PoseModel:
 
     def __call__(self, frame: np.ndarray) -> list[Person]:
         return self.people(self.infer(frame))
+
+
+def input_shape(frame_height: int, frame_width: int, height: int, stride: int) -> tuple[int, int]:
+    """Network input (height, width) for a frame size: ``height``, and the width that keeps the
+    aspect ratio, rounded up to the stride."""
+    width = frame_width * height / frame_height
+    return height, max(stride, math.ceil(width / stride) * stride)
+
+
+def prepare(frame: np.ndarray, height: int, stride: int, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, float]:
+    """Resize a BGR u8 frame once to the input height and pad it on the right (with PAD_VALUE)
+    to ``shape``'s width (default: :func:`input_shape`).
+
+    Returns the (1, H, W, 3) u8 tensor and the scale from image to network-input pixels.
+    """
+    frame = as_bgr(frame)
+    h, w = shape or input_shape(*frame.shape[:2], height, stride)
+    scale = h / frame.shape[0]
+    new_w = min(w, max(1, round(frame.shape[1] * scale)))
+    resized = cv2.resize(frame, (new_w, h), interpolation=cv2.INTER_LINEAR)
+    tensor = np.full((1, h, w, 3), PAD_VALUE, dtype=np.uint8)
+    tensor[0, :, :new_w] = resized
+    return tensor, scale
 
 
 def as_bgr(frame: np.ndarray) -> np.ndarray:

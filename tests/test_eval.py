@@ -13,7 +13,7 @@ from lwpose.cli import main
 from lwpose.errors import LwposeError
 from lwpose.eval import coco, predict, tta
 from lwpose.pose import COCO17_FROM_18, NUM_KEYPOINTS, Person
-from lwpose.runtime import Maps
+from lwpose.runtime import Maps, prepare
 
 COCO_CATEGORY = {"id": 1, "name": "person", "supercategory": "person",
                  "keypoints": ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
@@ -222,7 +222,7 @@ def test_flip_predictions_match_the_plain_ones(ir_path, coco_mini):
     """The mirrored run, unflipped, agrees with the plain run: heatmaps and PAFs (signs included)."""
     network = predict.IRNetwork(ir_path)
     frame = coco.read_image(coco_mini / "images/000000197388.jpg")
-    tensor, scale = predict.Geometry(256, 8).prepare(frame)
+    tensor, scale = prepare(frame, 256, 8)
     plain = network(tensor, scale)
     flipped = tta.unflip(network(np.ascontiguousarray(tensor[:, :, ::-1]), scale))
 

@@ -1,7 +1,7 @@
 """Frame → :class:`Maps` predictors for evaluation: an OpenVINO IR or a torch checkpoint, with
 optional multi-scale and flip test-time augmentation.
 
-Preprocessing is the runtime's own (``PoseModel.input_shape`` / ``PoseModel.prepare``: one u8
+Preprocessing is the runtime's own (``lwpose.runtime.prepare``: one u8
 resize to the input height, right/bottom padding with 128); a network only turns the prepared
 u8 NHWC BGR tensor into maps. With one scale and no flip a predictor gives exactly the maps of
 ``PoseModel.infer``.
@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import LwposeError
-from ..runtime import Maps, PoseModel
+from ..runtime import Maps, PoseModel, prepare
 from . import tta
 
 
@@ -64,18 +64,6 @@ class TorchNetwork:
         return Maps(heatmaps[0].numpy(), pafs[0].numpy(), scale)
 
 
-class Geometry:
-    """The runtime's input sizing for one input height, without a compiled model: the very
-    ``PoseModel.input_shape`` and ``PoseModel.prepare`` code (they only use height and stride)."""
-
-    input_shape = PoseModel.input_shape
-    prepare = PoseModel.prepare
-
-    def __init__(self, height: int, stride: int) -> None:
-        self.height = height
-        self.stride = stride
-
-
 class Predictor:
     """Frame → maps with optional test-time augmentation.
 
@@ -93,13 +81,13 @@ class Predictor:
         if len(set(heights)) != len(heights):
             raise LwposeError(f"--scales {list(scales)} give repeated input heights {heights} at --height {height}")
         self.network = network
-        self.geometries = [Geometry(h, stride) for h in heights]
+        self.heights = heights
         self.flip = flip
 
     def __call__(self, frame: np.ndarray) -> Maps:
         runs = []
-        for geometry in self.geometries:
-            tensor, scale = geometry.prepare(frame)
+        for height in self.heights:
+            tensor, scale = prepare(frame, height, self.network.stride)
             runs.append(self.network(tensor, scale))
             if self.flip:
                 runs.append(tta.unflip(self.network(np.ascontiguousarray(tensor[:, :, ::-1]), scale)))
