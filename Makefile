@@ -44,15 +44,16 @@ ros-deps:
 
 ros: $(ROS_STAMP)
 
-$(ROS_STAMP): $(shell find ros_ws/src -type f 2>/dev/null)
-	cd ros_ws && catkin_make -DPYTHON_EXECUTABLE=/usr/bin/python3 > /tmp/lwpose-catkin.log 2>&1 || { tail -30 /tmp/lwpose-catkin.log; exit 1; }
+# The venv's python (Debian's, with system site packages) runs the node: it sees catkin_pkg and openvino.
+$(ROS_STAMP): $(STAMP) $(shell find ros_ws/src -type f -not -path '*/__pycache__/*' 2>/dev/null)
+	cd ros_ws && catkin_make -DPYTHON_EXECUTABLE=$(abspath $(PY)) > /tmp/lwpose-catkin.log 2>&1 || { tail -30 /tmp/lwpose-catkin.log; exit 1; }
 	touch $@
 
 demo: setup
 	$(LWPOSE) run samples/sample.mp4 --save-video --out runs/demo
 
 test: setup ros
-	source ros_ws/devel/setup.bash && $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 bench: setup

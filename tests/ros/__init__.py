@@ -1,0 +1,1 @@
+"""Helpers of the ROS tests (tests/test_ros*.py)."""
