@@ -51,7 +51,7 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             "keypoints": list(KEYPOINTS_18),
             "stride": 8,
             "input": {"name": "data", "layout": "NCHW", "element_type": "f32", "color": "BGR",
-                      "normalisation_in_graph": True, "mean": 128, "scale": 256, "shape": [1, 3, 256, 456]},
+                      "normalisation_in_graph": True, "mean": 128, "scale": 255, "shape": [1, 3, 256, 456]},
             "outputs": {"heatmaps": "Mconv7_stage2_L2", "pafs": "Mconv7_stage2_L1"},
             "precision": "FP16-INT8",
             "source": {"url": f"{_OMZ_URL}/human-pose-estimation-0001/FP16-INT8/", "license": "Apache-2.0"},

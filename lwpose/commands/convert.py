@@ -1,0 +1,127 @@
+"""``lwpose convert`` (torch checkpoint → OpenVINO model directory) and ``lwpose import-ir``
+(OpenVINO IR → torch checkpoint)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import LwposeError
+
+#: Same as lwpose.model.ARCHITECTURES (not imported here: lwpose.model imports torch).
+ARCHITECTURES = ("lightweight-openpose", "human-pose-estimation-0001")
+#: Default INT8 calibration clip, relative to the project root.
+SAMPLE_CLIP = Path(__file__).resolve().parents[2] / "samples" / "sample.mp4"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "convert", help="convert a torch checkpoint to an OpenVINO model directory",
+        description="Export a Lightweight OpenPose checkpoint to OUT_DIR/model.xml, model.bin and lwpose.json. "
+                    "The IR takes u8 NHWC BGR images (input 'image', normalisation (x-128)/256 in the graph) and "
+                    "returns the last stage's 'heatmaps' and 'pafs'.")
+    p.add_argument("checkpoint", type=Path, help="checkpoint .pth: a state dict, {'state_dict': ...} (original "
+                   "training, lwpose import-ir) or {'model': ...} (lwpose train)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR",
+                   help="model directory to write (replaced atomically if it is an existing model directory)")
+    p.add_argument("--arch", choices=ARCHITECTURES, help="network architecture (default: detected from the checkpoint keys)")
+    p.add_argument("--refinement-stages", type=int, metavar="N",
+                   help="number of refinement stages (default: detected from the checkpoint keys)")
+    p.add_argument("--precision", choices=("FP32", "FP16", "INT8"), default="FP16",
+                   help="FP32: float weights; FP16: weights compressed to half precision; INT8: NNCF post-training "
+                        "quantization calibrated on --calib (default: FP16)")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--shape", default="256x456", metavar="HxW",
+                       help="fixed input height x width, multiples of 8 (default: 256x456)")
+    shape.add_argument("--dynamic", action="store_true", help="dynamic input height and width instead of --shape")
+    p.add_argument("--calib", type=Path, metavar="DIR_OR_VIDEO",
+                   help=f"INT8 calibration images: a folder of images or a video (default: {SAMPLE_CLIP.name} "
+                        "in the project's samples/ folder)")
+    p.add_argument("--calib-size", type=int, default=300, metavar="N",
+                   help="number of calibration frames, spread evenly over the source (default: 300)")
+    p.add_argument("--check", type=Path, metavar="DATA_DIR",
+                   help="after export, compare torch and IR heatmaps/PAFs on the images of DATA_DIR (a "
+                        "COCO-format folder: DATA_DIR/images/ and one DATA_DIR/*.json, whose COCO AP is then "
+                        "reported for both; default: no check)")
+    p.add_argument("--name", help="register the output in the model store under NAME (default: not registered)")
+    p.set_defaults(func=run_convert)
+
+    p = subparsers.add_parser(
+        "import-ir", help="import an OpenVINO IR of the Lightweight OpenPose family as a torch checkpoint",
+        description="Read an OpenVINO IR (e.g. Open Model Zoo human-pose-estimation-0001, int8 FakeQuantize weights "
+                    "and folded BatchNorm), dequantize its weights and write a torch checkpoint "
+                    "{'state_dict', 'arch', ...} for lwpose convert / lwpose train. The torch network takes "
+                    "(img_bgr - 128) / 256; the IR's own normalisation is folded into the first conv.")
+    p.add_argument("model", type=Path, metavar="MODEL.xml", help="OpenVINO IR .xml (its .bin next to it)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="CHECKPOINT.pth", help="checkpoint file to write")
+    p.set_defaults(func=run_import_ir)
+
+
+def parse_shape(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise LwposeError(f"--shape {text!r}: expected HEIGHTxWIDTH, e.g. 256x456") from None
+    return height, width
+
+
+def _check_data(data_dir: Path) -> tuple[Path, Path | None]:
+    """(images folder, COCO annotations or None) of a --check folder."""
+    from ..convert.frames import image_files
+
+    folder = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
+    if not folder.is_dir() or not image_files(folder):
+        raise LwposeError(f"--check {data_dir}: no images in {folder}")
+    annotations = sorted(data_dir.glob("*.json"))
+    return folder, annotations[0] if len(annotations) == 1 else None
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    shape = None if args.dynamic else parse_shape(args.shape)
+    if args.calib_size < 1:
+        raise LwposeError(f"--calib-size {args.calib_size}: must be at least 1")
+    calib = args.calib
+    if args.precision == "INT8" and calib is None:
+        if not SAMPLE_CLIP.is_file():
+            raise LwposeError(f"--precision INT8 needs calibration images: pass --calib (no default clip {SAMPLE_CLIP})")
+        calib = SAMPLE_CLIP
+    check = _check_data(args.check) if args.check else None
+
+    from ..convert.checkpoint import load_network
+    from ..convert.export import export
+    from ..convert.frames import image_files, read_frames
+
+    net = load_network(args.checkpoint, args.arch, args.refinement_stages)
+    frames = read_frames(calib, args.calib_size) if args.precision == "INT8" else None
+    out = export(net, args.output, source=args.checkpoint, precision=args.precision, shape=shape,
+                 calibration=frames, name=args.name)
+    size = "dynamic" if shape is None else f"{shape[0]}x{shape[1]}"
+    print(f"wrote {out} ({net.arch}, {net.num_refinement_stages} refinement stage(s), {args.precision}, {size})")
+    if check is not None:
+        from ..convert.compare import IrRunner, LoadedNetwork, coco_ap, compare
+        from ..eval.predict import IRNetwork
+
+        images = read_frames(check[0], len(image_files(check[0])))
+        for name, s in compare(net, IrRunner(out / "model.xml"), images).items():
+            print(f"check {name}: max abs diff {s['max_abs_diff']:.2e}, correlation {s['correlation']:.5f} "
+                  f"({len(images)} images, IR in f32)")
+        if check[1] is not None:
+            height = shape[0] if shape else 256
+            ap_torch, ap_ir = (coco_ap(n, check[0], check[1], height) for n in (LoadedNetwork(net), IRNetwork(out)))
+            print(f"check COCO AP at height {height}: torch {ap_torch:.4f}, IR {ap_ir:.4f}")
+    if args.name:
+        from ..store import register as store_register
+
+        print(f"registered {args.name!r}: {store_register(args.name, out)}")
+    return 0
+
+
+def run_import_ir(args: argparse.Namespace) -> int:
+    from ..convert.import_ir import import_ir
+
+    import torch
+
+    out = import_ir(args.model, args.output)
+    meta = torch.load(out, map_location="cpu", weights_only=True)
+    print(f"wrote {out} ({meta['arch']}, {meta['num_refinement_stages']} refinement stage(s); "
+          f"input {meta['input']['normalisation']})")
+    return 0
