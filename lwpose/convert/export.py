@@ -5,7 +5,6 @@ The IR takes ``image``: u8, NHWC, BGR; the normalisation ``(x - 128) / 256`` is 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from .. import __version__
 from ..errors import LwposeError
 from ..model import STRIDE, PoseNet
 from ..pose import KEYPOINTS_18
+from ..store import sha256
 from .frames import fit
 
 PRECISIONS = ("FP32", "FP16", "INT8")
@@ -69,14 +69,6 @@ def quantize(model: ov.Model, frames: list[np.ndarray], shape: tuple[int, int] |
     height, width = shape or DEFAULT_SHAPE
     batches = [fit(frame, height, width)[None] for frame in frames]
     return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def metadata(net: PoseNet, name: str, shape: tuple[int, int] | None, precision: str, source: Path) -> dict:

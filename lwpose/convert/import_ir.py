@@ -31,7 +31,7 @@ from torch import nn
 from .. import __version__
 from ..errors import LwposeError
 from ..model import ARCHITECTURES, NUM_HEATMAPS, NUM_PAFS, PoseNet, build
-from .export import sha256
+from ..store import sha256
 
 CONV_TYPES = ("Convolution", "GroupConvolution")
 ACTIVATIONS = {"Relu": nn.ReLU, "Elu": nn.ELU}
