@@ -26,6 +26,7 @@ cdef int MAX_PEAKS = reference.MAX_PEAKS
 cdef int PAF_SAMPLES = reference.PAF_SAMPLES
 cdef double PAF_SAMPLE_THRESHOLD = reference.PAF_SAMPLE_THRESHOLD
 cdef int PAF_MIN_GOOD_SAMPLES = reference.PAF_MIN_GOOD_SAMPLES
+cdef double SHORT_LIMB = reference.SHORT_LIMB
 cdef int MIN_KEYPOINTS = reference.MIN_KEYPOINTS
 cdef double MIN_MEAN_SCORE = reference.MIN_MEAN_SCORE
 
@@ -159,33 +160,45 @@ cdef int limb_candidates(const Peak* pa, int na, const Peak* pb, int nb, const f
                          const float[:, ::1] paf_y, Candidate* out) noexcept nogil:
     """reference.limb_candidates; returns the number of accepted candidates written to `out`."""
     cdef int a, b, s, good, n = 0
-    cdef double vx, vy, norm, ux, uy, t, x, y, projection, total, score
+    cdef double vx, vy, norm, ux, uy, t, x, y, px, py, projection, total, sum_x, sum_y, score
     for a in range(na):
         for b in range(nb):
             vx = pb[b].x - pa[a].x
             vy = pb[b].y - pa[a].y
             norm = sqrt(vx * vx + vy * vy)
-            if not (norm > 1e-6):
-                continue
-            ux = vx / norm
-            uy = vy / norm
-            total = 0.0
-            good = 0
-            for s in range(PAF_SAMPLES):
-                t = <double>s / (PAF_SAMPLES - 1)
-                x = pa[a].x + t * vx
-                y = pa[a].y + t * vy
-                projection = sample_bilinear(paf_x, x, y) * ux + sample_bilinear(paf_y, x, y) * uy
-                total = total + projection
-                good += projection > PAF_SAMPLE_THRESHOLD
-                if s + 1 - good > PAF_SAMPLES - PAF_MIN_GOOD_SAMPLES:
-                    break  # too many unsupported samples already: rejected whatever follows
-            score = total / PAF_SAMPLES
-            if good >= PAF_MIN_GOOD_SAMPLES and score > 0.0:
-                out[n].score = score
-                out[n].a = a
-                out[n].b = b
-                n += 1
+            if norm < SHORT_LIMB:  # no measurable direction: accepted, scored by the mean PAF's length
+                sum_x = 0.0
+                sum_y = 0.0
+                for s in range(PAF_SAMPLES):
+                    t = <double>s / (PAF_SAMPLES - 1)
+                    x = pa[a].x + t * vx
+                    y = pa[a].y + t * vy
+                    sum_x = sum_x + sample_bilinear(paf_x, x, y)
+                    sum_y = sum_y + sample_bilinear(paf_y, x, y)
+                score = sqrt(sum_x * sum_x + sum_y * sum_y) / PAF_SAMPLES
+            else:
+                ux = vx / norm
+                uy = vy / norm
+                total = 0.0
+                good = 0
+                for s in range(PAF_SAMPLES):
+                    t = <double>s / (PAF_SAMPLES - 1)
+                    x = pa[a].x + t * vx
+                    y = pa[a].y + t * vy
+                    px = sample_bilinear(paf_x, x, y)
+                    py = sample_bilinear(paf_y, x, y)
+                    projection = px * ux + py * uy
+                    total = total + projection
+                    good += projection > PAF_SAMPLE_THRESHOLD
+                    if s + 1 - good > PAF_SAMPLES - PAF_MIN_GOOD_SAMPLES:
+                        break  # too many unsupported samples already: rejected whatever follows
+                score = total / PAF_SAMPLES
+                if not (good >= PAF_MIN_GOOD_SAMPLES and score > 0.0):
+                    continue
+            out[n].score = score
+            out[n].a = a
+            out[n].b = b
+            n += 1
     return n
 
 

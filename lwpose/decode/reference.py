@@ -7,7 +7,9 @@ Steps (see docs/decoding.md):
 2. refinement: a parabola through each peak and its two neighbours, per axis, gives the
    sub-cell position (local; the maps are never upsampled);
 3. limbs: every pair of candidates of a limb is scored by sampling its PAF pair bilinearly at
-   ``PAF_SAMPLES`` points along the segment and projecting onto the segment direction;
+   ``PAF_SAMPLES`` points along the segment and projecting onto the segment direction; a segment
+   shorter than ``SHORT_LIMB`` has no measurable direction and is accepted, scored by the
+   length of the mean PAF vector;
 4. assembly: limbs in ``LIMBS`` order, connections by decreasing score, each candidate used at
    most once per limb; a connection starts, extends or merges person skeletons.
 
@@ -32,6 +34,10 @@ PAF_SAMPLES = 10
 PAF_SAMPLE_THRESHOLD = 0.05
 #: ... and a limb is accepted when at least this many samples support it (more than 80 %).
 PAF_MIN_GOOD_SAMPLES = 9
+#: A candidate limb shorter than this (map cells) has no measurable direction: its endpoints lie
+#: in the same or adjacent cells and their offset is sub-cell refinement noise. It is accepted
+#: without the projection test, scored by the length of the mean PAF vector (docs/decoding.md).
+SHORT_LIMB = 0.5
 #: People with fewer found keypoints are dropped.
 MIN_KEYPOINTS = 3
 #: People whose (sum of keypoint and limb scores) / found keypoints is below this are dropped.
@@ -141,28 +147,36 @@ def sample_bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarr
 def limb_candidates(peaks_a: np.ndarray, peaks_b: np.ndarray, paf_x: np.ndarray, paf_y: np.ndarray) -> list[tuple[float, int, int]]:
     """(score, index a, index b) of every accepted candidate limb between two peak sets.
 
-    score is the mean PAF projection onto the unit segment direction over PAF_SAMPLES points;
-    a candidate is accepted when at least PAF_MIN_GOOD_SAMPLES samples exceed
-    PAF_SAMPLE_THRESHOLD and the score is positive. Coincident endpoints are never accepted.
+    The PAF is sampled at PAF_SAMPLES points from a to b. A segment at least SHORT_LIMB long is
+    scored by the mean PAF projection onto its unit direction and accepted when at least
+    PAF_MIN_GOOD_SAMPLES projections exceed PAF_SAMPLE_THRESHOLD and the score is positive. A
+    shorter segment (coincident endpoints included) is always accepted; its score is the length
+    of the mean PAF vector, i.e. the mean projection onto the PAF's own mean direction.
     """
     ia, ib = np.meshgrid(np.arange(len(peaks_a)), np.arange(len(peaks_b)), indexing="ij")
     ia, ib = ia.ravel(), ib.ravel()
     ax, ay = peaks_a[ia, 0], peaks_a[ia, 1]
     vx, vy = peaks_b[ib, 0] - ax, peaks_b[ib, 1] - ay
     norm = np.sqrt(vx * vx + vy * vy)
-    ok = norm > 1e-6
-    ia, ib, ax, ay, vx, vy, norm = ia[ok], ib[ok], ax[ok], ay[ok], vx[ok], vy[ok], norm[ok]
-    ux, uy = vx / norm, vy / norm
+    short = norm < SHORT_LIMB
+    length = np.where(short, 1.0, norm)  # short segments do not use their direction
+    ux, uy = vx / length, vy / length
     total = np.zeros(len(ia))
     good = np.zeros(len(ia), np.intp)
-    for s in range(PAF_SAMPLES):  # sequential sum, as in the Cython loop
+    sum_x = np.zeros(len(ia))
+    sum_y = np.zeros(len(ia))
+    for s in range(PAF_SAMPLES):  # sequential sums, as in the Cython loop
         t = s / (PAF_SAMPLES - 1)
         x, y = ax + t * vx, ay + t * vy
-        projection = sample_bilinear(paf_x, x, y) * ux + sample_bilinear(paf_y, x, y) * uy
+        px, py = sample_bilinear(paf_x, x, y), sample_bilinear(paf_y, x, y)
+        projection = px * ux + py * uy
         total = total + projection
         good += projection > PAF_SAMPLE_THRESHOLD
-    score = total / PAF_SAMPLES
-    accepted = (good >= PAF_MIN_GOOD_SAMPLES) & (score > 0.0)
+        sum_x = sum_x + px
+        sum_y = sum_y + py
+    directed = total / PAF_SAMPLES
+    score = np.where(short, np.sqrt(sum_x * sum_x + sum_y * sum_y) / PAF_SAMPLES, directed)
+    accepted = short | ((good >= PAF_MIN_GOOD_SAMPLES) & (directed > 0.0))
     return [(float(s), int(a), int(b)) for s, a, b in zip(score[accepted], ia[accepted], ib[accepted])]
 
 
