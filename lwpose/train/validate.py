@@ -1,0 +1,67 @@
+"""Periodic COCO validation of the network being trained, through ``lwpose.eval`` (the same
+preprocessing, grouping and COCOeval as ``lwpose eval``). Optional: without ``lwpose.eval``
+validation is skipped with a log line."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lwpose.model import STRIDE
+
+log = logging.getLogger(__name__)
+
+
+def _eval_modules() -> tuple[Any, Any] | None:
+    try:
+        from lwpose.eval import coco, predict
+    except ImportError as exc:
+        log.info("validation skipped: lwpose.eval is not available (%s)", exc)
+        return None
+    return coco, predict
+
+
+class LiveNetwork:
+    """The network being trained as an ``lwpose.eval`` network: prepared u8 NHWC BGR → maps."""
+
+    stride = STRIDE
+
+    def __init__(self, net: nn.Module, device: torch.device) -> None:
+        self.net = net
+        self.device = device
+
+    def __call__(self, tensor: np.ndarray, scale: float):
+        from lwpose.runtime import Maps
+
+        x = torch.from_numpy(tensor).to(self.device).permute(0, 3, 1, 2).float().sub_(128.0).div_(256.0)
+        heatmaps, pafs = self.net(x)[-2:]
+        return Maps(heatmaps[0].float().cpu().numpy(), pafs[0].float().cpu().numpy(), scale)
+
+
+def check_val_set(images_dir: str, annotations: str) -> bool:
+    """Fail early (LwposeError) on a bad validation set; False when lwpose.eval is missing."""
+    modules = _eval_modules()
+    if modules is None:
+        return False
+    modules[0].load_dataset(images_dir, annotations)
+    return True
+
+
+def validate(net: nn.Module, device: torch.device, images_dir: str, annotations: str,
+             height: int) -> dict[str, float | None] | None:
+    """COCO keypoint metrics (AP, AP50, ...) of ``net``, or None when lwpose.eval is missing."""
+    modules = _eval_modules()
+    if modules is None:
+        return None
+    coco, predict = modules
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode():
+            result = coco.evaluate(predict.Predictor(LiveNetwork(net, device), height=height), images_dir, annotations)
+    finally:
+        net.train(was_training)
+    return result["metrics"]
