@@ -1,7 +1,12 @@
-"""Tracker: ids stable across frames and short gaps, new ids for new people, expiry."""
+"""Tracker: ids stable across frames and short gaps, new ids for new people, expiry, pieces of
+people, and id persistence on the real street video."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
+import pytest
 
 from lwpose.pose import NUM_KEYPOINTS, Person
 from lwpose.track import Tracker
@@ -87,3 +92,76 @@ def test_reset():
     tracker.reset()
     assert tracker.update([person_at(400, 100)])[0].track_id == 0
     assert tracker.update([]) == []
+
+
+def test_pieces_continue_tracks_but_never_start_or_resume_them():
+    piece = tuple(range(3, NUM_KEYPOINTS))  # nose, neck, right shoulder only
+    tracker = Tracker()
+    assert tracker.update([person_at(100, 100, missing=piece)])[0].track_id == -1
+    assert len(tracker) == 0
+    assert tracker.update([person_at(100, 100)])[0].track_id == 0
+    assert tracker.update([person_at(102, 100, missing=piece)])[0].track_id == 0  # seen last frame
+    tracker.update([])
+    assert tracker.update([person_at(104, 100, missing=piece)])[0].track_id == -1  # lost: not resumed
+    assert tracker.update([person_at(104, 100)])[0].track_id == 0  # a whole pose resumes it
+
+
+def test_whole_poses_are_matched_before_pieces():
+    tracker = Tracker()
+    tracker.update([person_at(100, 100)])
+    piece = person_at(100, 100, missing=tuple(range(3, NUM_KEYPOINTS)))  # more similar, but a piece
+    whole = person_at(115, 100)
+    assert [p.track_id for p in tracker.update([piece, whole])] == [-1, 0]
+
+
+def test_lost_tracks_widen_their_search():
+    # A still person, missed for 4 frames, found again 70 px away (a third of its height).
+    for growth, expected in ((0.2, 0), (0.0, 1)):
+        tracker = Tracker(growth=growth)
+        for people in ([person_at(100, 100)], [person_at(100, 100)], [], [], [], [], [person_at(170, 100)]):
+            tracked = tracker.update(people)
+        assert tracked[0].track_id == expected
+
+
+#: First frames of vtest.avi (10 frames/s) tracked at input height 256.
+VIDEO_FRAMES = 60
+
+
+@pytest.fixture(scope="module")
+def vtest_poses(pose_model, video_path: Path) -> list[list[tuple[np.ndarray, float]]]:
+    """(keypoints, score) of each person of the first VIDEO_FRAMES frames, inferred once."""
+    cap = cv2.VideoCapture(str(video_path))
+    poses = []
+    for index in range(VIDEO_FRAMES):
+        ok, frame = cap.read()
+        assert ok, f"cannot read frame {index} of {video_path}"
+        poses.append([(p.keypoints, p.score) for p in pose_model(frame)])
+    cap.release()
+    return poses
+
+
+def test_ids_persist_on_real_video(vtest_poses):
+    tracker = Tracker()
+    frames = [tracker.update([Person(k.copy(), s) for k, s in poses], index / 10)
+              for index, poses in enumerate(vtest_poses)]
+    whole = [[p for p in people if p.found.sum() >= 6] for people in frames]
+    kept = total = jumps = 0
+    for before, now in zip(frames, frames[1:]):
+        centres = {p.track_id: _centre_and_height(p) for p in before if p.track_id >= 0}
+        total += sum(p.found.sum() >= 6 for p in now)
+        kept += sum(p.found.sum() >= 6 and p.track_id in centres for p in now)
+        for p in now:
+            if p.track_id in centres:  # an id moving by more than a body height in 0.1 s: a switch
+                (x0, y0, h0), (x1, y1, h1) = centres[p.track_id], _centre_and_height(p)
+                jumps += np.hypot(x1 - x0, y1 - y0) > max(h0, h1)
+    ids = {p.track_id for people in frames for p in people} - {-1}
+    most = max(map(len, whole))
+    # Measured: 94 % kept, 8 ids for at most 5 people a frame (the former tracker: 92 %, 22 ids).
+    assert kept / total >= 0.9, f"only {kept} of {total} people kept their id"
+    assert len(ids) <= 2 * most, f"{len(ids)} ids for at most {most} people a frame"
+    assert jumps == 0
+
+
+def _centre_and_height(person: Person) -> tuple[float, float, float]:
+    x, y, w, h = person.bbox
+    return x + w / 2, y + h / 2, h

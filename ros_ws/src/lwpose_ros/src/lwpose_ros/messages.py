@@ -57,8 +57,9 @@ def track_color(track_id: int) -> ColorRGBA:
 
 
 def marker_id(person: Person, index: int) -> int:
-    """Marker id of a person: its track id, or its index in the frame when tracking is off."""
-    return int(person.track_id) if person.track_id >= 0 else index
+    """Marker id of a person: its track id, or, for an untracked person, -1 - its index in the
+    frame (negative, so it never collides with a track id)."""
+    return int(person.track_id) if person.track_id >= 0 else -1 - index
 
 
 def markers_msg(header, people: list[Person], positions: np.ndarray | None,
