@@ -1,0 +1,166 @@
+"""``lwpose run SOURCE...``: poses on videos, image folders, cameras and network streams, all at once."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import LwposeError
+from ..store import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
+
+log = logging.getLogger("lwpose.run")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "run", help="estimate poses on videos, image folders, cameras and streams",
+        description="Run pose estimation on one or more sources at once, sharing one compiled model and one "
+                    "OpenVINO infer queue. Each source is a stream with its own reader, tracker and outputs: "
+                    "OUT/<stream>.jsonl (one JSON object a frame: stream, frame, timestamp, people) and, with "
+                    "--save-video, OUT/<stream>.mp4. Ctrl-C or SIGTERM stops reading, finishes the frames in "
+                    "flight and closes every output. A stream that fails is reported by name while the others "
+                    "go on; the exit status is then 2.")
+    parser.add_argument("sources", nargs="+", metavar="SOURCE",
+                        help="video file, image folder or glob ('imgs/*.jpg'), camera index (0) or device "
+                             "(/dev/video0), or network stream (rtsp://..., http://...)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
+                        help="installed model name, model directory or .xml (default %(default)s)")
+    parser.add_argument("--height", type=int, default=256,
+                        help="network input height in pixels, a multiple of 8; each stream's width follows its "
+                             "aspect ratio (default %(default)s)")
+    parser.add_argument("--mode", choices=("throughput", "latency"), default="throughput",
+                        help="OpenVINO performance hint: throughput (several requests in parallel, best for "
+                             "many frames) or latency (one request on all cores) (default %(default)s)")
+    parser.add_argument("--nireq", type=int, default=0,
+                        help="infer requests in the shared queue (default 0: one more than OpenVINO's optimal number)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="OpenVINO inference threads (default 0: all cores)")
+    parser.add_argument("--out", default="runs/run", metavar="DIR",
+                        help="output directory for <stream>.jsonl and <stream>.mp4 (default %(default)s)")
+    parser.add_argument("--save-video", action="store_true",
+                        help="also write each stream's annotated frames to OUT/<stream>.mp4 (default off)")
+    parser.add_argument("--show", action="store_true",
+                        help="show the annotated streams in a window, tiled; q or Esc stops "
+                             "(needs OpenCV with GUI support; default off)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars, only log messages and the summary (default off)")
+    parser.add_argument("--max-frames", type=int, default=0, metavar="N",
+                        help="stop each stream after N processed frames (default 0: no limit)")
+    parser.add_argument("--start", type=int, default=0, metavar="N",
+                        help="index of the first frame of video files and image folders (default 0)")
+    parser.add_argument("--fps-limit", type=float, default=0.0, metavar="FPS",
+                        help="process at most FPS frames a second per stream: files are paced, live sources "
+                             "skip frames (default 0: no limit)")
+    parser.add_argument("--reconnect", type=int, default=5, metavar="N",
+                        help="times to reopen a camera or network stream that stopped, waiting 1, 2, 4... s "
+                             "(at most 30 s) in between (default %(default)s; 0: give up at once)")
+    parser.add_argument("--min-score", type=float, default=0.0,
+                        help="leave out people whose score is below this (default %(default)s: keep all)")
+    parser.add_argument("--no-track", action="store_true",
+                        help="no track ids (and so no smoothing); image folders are never tracked (default: track)")
+    parser.add_argument("--no-smooth", action="store_true",
+                        help="no One Euro smoothing of tracked keypoints (default: smooth)")
+    parser.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    for name in ("nireq", "threads", "max_frames", "start", "reconnect"):
+        if getattr(args, name) < 0:
+            raise LwposeError(f"--{name.replace('_', '-')} must be >= 0, not {getattr(args, name)}")
+    if args.fps_limit < 0:
+        raise LwposeError(f"--fps-limit must be >= 0, not {args.fps_limit}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from ..draw import draw_people
+    from ..pipeline import sinks
+    from ..pipeline import Pipeline
+
+    _check(args)
+    if args.show:
+        sinks.check_display()
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LwposeError(f"--out {out}: cannot create it ({exc.strerror})") from None
+    pipeline = Pipeline(args.model, args.sources, height=args.height, mode=args.mode, nireq=args.nireq,
+                        threads=args.threads, track=not args.no_track, smooth=not args.no_smooth,
+                        min_score=args.min_score, max_frames=args.max_frames, start=args.start,
+                        fps_limit=args.fps_limit, reconnect=args.reconnect)
+    names = list(pipeline.streams)
+    jsonl = {n: sinks.JsonLinesSink(out / f"{n}.jsonl") for n in names}
+    videos: dict[str, sinks.VideoSink] = {}
+    window = sinks.Window(names) if args.show else None
+    people_total = dict.fromkeys(names, 0)
+    bars = {n: tqdm(desc=n, total=None, unit="frame", position=i, dynamic_ncols=True,
+                    disable=True if args.quiet else None) for i, n in enumerate(names)}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.warning("%s: finishing the frames in flight (again to abort)", signal.Signals(signum).name)
+        pipeline.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    log.info("%d stream(s), %d infer requests, outputs in %s", len(names), pipeline.engine.nireq, out)
+    t0 = time.perf_counter()
+    try:
+        with logging_redirect_tqdm():
+            for result in pipeline.results():
+                name = result.stream
+                jsonl[name].write(result)
+                people_total[name] += len(result.people)
+                if args.save_video or window:
+                    image = draw_people(result.frame, result.people)
+                    if args.save_video:
+                        if name not in videos:
+                            src = pipeline.streams[name].source
+                            fps = args.fps_limit if src.live and args.fps_limit else src.fps
+                            videos[name] = sinks.VideoSink(out / f"{name}.mp4", fps)
+                        videos[name].write(image)
+                    if window and not window.show(name, image):
+                        pipeline.stop()
+                bar = bars[name]
+                if bar.total is None and pipeline.streams[name].source.length is not None:
+                    length = pipeline.streams[name].source.length
+                    bar.total = min(length, args.max_frames) if args.max_frames else length
+                bar.set_postfix(people=len(result.people), drops=pipeline.engine.drops(name), refresh=False)
+                bar.update()
+    finally:
+        elapsed = time.perf_counter() - t0
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        pipeline.close()
+        for sink in [*jsonl.values(), *videos.values(), *bars.values()]:
+            sink.close()
+        if window:
+            window.close()
+    _summary(pipeline, people_total, elapsed, out)
+    return 2 if pipeline.failed else 0
+
+
+def _summary(pipeline: "Pipeline", people_total: dict[str, int], elapsed: float, out: Path) -> None:
+    """A table of the streams and a total line, on stdout."""
+    rows = [("stream", "status", "frames", "people/frame", "drops", "frames/s")]
+    total = 0
+    for name, info in pipeline.streams.items():
+        n = info.delivered
+        total += n
+        rows.append((name, info.status, str(n), f"{people_total[name] / n:.1f}" if n else "-",
+                     str(info.drops), f"{n / elapsed:.1f}" if elapsed > 0 else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print(f"{total} frames in {elapsed:.1f} s ({total / elapsed if elapsed > 0 else 0:.1f} frames/s); outputs in {out}")
+    for info in pipeline.failed:
+        print(f"failed: {info.name} ({info.source.spec}): {info.error}")

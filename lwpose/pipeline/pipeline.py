@@ -1,0 +1,256 @@
+"""``Pipeline``: several sources through one :class:`AsyncEngine`, as a Python iterator.
+
+Each source gets a reader thread that feeds the shared engine: files block when every request
+is busy (no frame is lost), live sources drop the frame instead (the next one read is newer).
+Results come back to the iterating thread through one bounded queue, each stream in frame
+order; a slow consumer therefore slows the readers down instead of piling frames up.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..pose import Person
+from ..runtime import PoseModel
+from .engine import AsyncEngine, Result
+from .sources import Source, SourceError, open_source, stream_names
+
+log = logging.getLogger(__name__)
+
+#: Seconds the readers get to notice a stop before the engine is closed without them
+#: (a reader can be stuck in a blocking camera or network read).
+STOP_GRACE = 2.0
+#: Longest wait between two reconnection attempts, seconds.
+MAX_BACKOFF = 30.0
+_DONE = object()
+
+
+@dataclass
+class StreamInfo:
+    """What happened to one stream (updated live by its reader thread)."""
+
+    name: str
+    source: Source
+    status: str = "pending"  # pending, running, done, stopped, failed
+    error: str = ""
+    submitted: int = 0  # frames sent to the engine
+    delivered: int = 0  # results handed out
+    reconnects: int = 0
+    drops: int = 0  # live frames skipped because every request was busy (final after the run)
+
+
+class Pipeline:
+    """Pose estimation on several sources at once with one compiled model and one infer queue.
+
+    Iterating yields ``(stream_id, frame_index, frame, people)``; :meth:`results` yields the full
+    :class:`Result` (``Result.meta`` is the frame index). Use it as a context manager, or call
+    :meth:`close`, so threads stop if the iteration is abandoned.
+
+    Args:
+        model: a :class:`PoseModel`, or a model name / directory / ``.xml`` for a new one built
+            with ``height``, ``mode``, ``nireq`` and ``threads``.
+        sources: video files, image folders or globs, camera indices (``0``, ``/dev/video0``),
+            network URLs (``rtsp://``, ``http://``), or :class:`Source` objects.
+        names: stream names (default: derived from the sources, unique).
+        track, smooth: per-stream tracking and One Euro smoothing (image folders never, as their
+            pictures are unrelated).
+        min_score: leave out people scoring lower.
+        max_frames: stop each stream after this many processed frames (0 = no limit).
+        start: first frame index of files and image folders.
+        fps_limit: at most this many frames a second per stream (0 = as fast as possible);
+            files are paced, live sources skip frames.
+        reconnect: attempts to reopen a live source that stopped (0 = none), with backoff.
+        buffer: results waiting for the consumer before the readers are slowed down.
+    """
+
+    def __init__(self, model: PoseModel | str | Path, sources: Sequence[str | Path | Source] | str | Path, *,
+                 names: Sequence[str] | None = None, height: int = 256, mode: str = "throughput", nireq: int = 0,
+                 threads: int = 0, track: bool = True, smooth: bool = True, min_score: float = 0.0,
+                 max_frames: int = 0, start: int = 0, fps_limit: float = 0.0, reconnect: int = 5,
+                 buffer: int = 8) -> None:
+        if isinstance(sources, (str, Path, Source)):
+            sources = [sources]
+        srcs = [s if isinstance(s, Source) else open_source(str(s)) for s in sources]
+        if not srcs:
+            raise ValueError("a Pipeline needs at least one source")
+        names = list(names) if names is not None else stream_names([s.spec for s in srcs])
+        if len(names) != len(srcs) or len(set(names)) != len(names):
+            raise ValueError("names must be unique, one per source")
+        if not isinstance(model, PoseModel):
+            model = PoseModel(model, height=height, mode=mode, nireq=nireq, threads=threads)
+        self.model = model
+        self.engine = AsyncEngine(model, nireq=nireq, track=track, smooth=smooth, min_score=min_score)
+        self.streams = {n: StreamInfo(n, s) for n, s in zip(names, srcs)}
+        for info in self.streams.values():
+            independent = info.source.independent
+            self.engine.add_stream(info.name, self._on_result, track=False if independent else None,
+                                   smooth=False if independent else None)
+        self.max_frames = max_frames
+        self.start = start
+        self.fps_limit = fps_limit
+        self.reconnect = reconnect
+        self._out: queue.Queue = queue.Queue(maxsize=max(1, buffer))
+        self._stop = threading.Event()
+        self._stop_time = 0.0
+        self._abandoned = False
+        self._error: BaseException | None = None
+        self._readers: list[threading.Thread] = []
+        self._supervisor: threading.Thread | None = None
+        self._finished = False
+
+    # -- public API ------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[tuple[str, int, np.ndarray, list[Person]]]:
+        for r in self.results():
+            yield r.stream, r.meta, r.frame, r.people
+
+    def results(self) -> Iterator[Result]:
+        """Results of all streams as they complete (each stream in frame order), until every
+        stream has ended or :meth:`stop` was called and the frames in flight are done."""
+        if self._supervisor is not None:
+            raise RuntimeError("a Pipeline can be iterated once")
+        self._launch()
+        try:
+            while True:
+                item = self._out.get()
+                if item is _DONE:
+                    self._finished = True
+                    break
+                yield item
+        finally:
+            self.close()
+        if self._error is not None:
+            raise RuntimeError(f"inference failed: {self._error}") from self._error
+
+    def stop(self) -> None:
+        """Stop reading; frames already submitted are still processed and delivered."""
+        if not self._stop.is_set():
+            self._stop_time = time.monotonic()
+            self._stop.set()
+
+    def close(self) -> None:
+        """Stop, discard undelivered results, wait for the threads. Idempotent."""
+        self.stop()
+        if self._supervisor is None:
+            self.engine.close()
+            return
+        self._abandoned = True
+        while not self._finished:
+            if self._out.get() is _DONE:
+                self._finished = True
+        self._supervisor.join()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def failed(self) -> list[StreamInfo]:
+        return [s for s in self.streams.values() if s.status == "failed"]
+
+    # -- threads ---------------------------------------------------------------------------
+    def _launch(self) -> None:
+        for info in self.streams.values():
+            t = threading.Thread(target=self._read, args=(info,), name=f"lwpose-read-{info.name}", daemon=True)
+            self._readers.append(t)
+            t.start()
+        self._supervisor = threading.Thread(target=self._supervise, name="lwpose-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _supervise(self) -> None:
+        """Wait for the readers (or the stop grace period), then drain the engine and end the output."""
+        try:
+            for info, t in zip(self.streams.values(), self._readers):
+                while t.is_alive():
+                    t.join(0.1)
+                    if self._stop.is_set() and time.monotonic() - self._stop_time > STOP_GRACE:
+                        log.warning("stream %s did not stop in time; closing without it", info.name)
+                        break
+            try:
+                self.engine.close()
+            except RuntimeError as exc:
+                self._error = exc.__cause__ or exc
+        finally:
+            self._abandoned = True  # a late frame of a stuck reader has nobody to go to
+            self._out.put(_DONE)
+
+    def _on_result(self, result: Result) -> None:
+        info = self.streams[result.stream]
+        info.delivered += 1
+        while not self._abandoned:
+            try:
+                self._out.put(result, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _read(self, info: StreamInfo) -> None:
+        """Reader thread of one stream: open, read, submit, reconnect when live."""
+        src = info.source
+        try:
+            src.open(self.start)
+            info.status = "running"
+            log.debug("stream %s: opened %s", info.name, src.spec)
+            interval = 1.0 / self.fps_limit if self.fps_limit > 0 else 0.0
+            due = time.monotonic()
+            while not self._stop.is_set() and not (self.max_frames and info.submitted >= self.max_frames):
+                try:
+                    frame = src.read()
+                except SourceError as exc:
+                    if not src.live:
+                        raise
+                    self._reopen(info, exc)
+                    continue
+                if frame is None:
+                    break
+                if interval:
+                    now = time.monotonic()
+                    if now < due:
+                        if src.live:
+                            continue
+                        if self._stop.wait(due - now):
+                            break
+                    due = max(due + interval, time.monotonic())
+                if src.live:
+                    if self.engine.try_submit(info.name, frame.image, frame.timestamp, frame.number) is None:
+                        continue
+                else:
+                    self.engine.submit(info.name, frame.image, frame.timestamp, frame.number)
+                info.submitted += 1
+            info.status = "stopped" if self._stop.is_set() else "done"
+        except SourceError as exc:
+            info.status, info.error = "failed", str(exc)
+            log.error("stream %s failed: %s", info.name, exc)
+        except Exception as exc:  # noqa: BLE001 - one broken stream must not stop the others
+            info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("stream %s failed", info.name)
+        finally:
+            src.close()
+            info.drops = self.engine.drops(info.name)
+
+    def _reopen(self, info: StreamInfo, error: SourceError) -> None:
+        """Reopen a live source with exponential backoff; raise SourceError when giving up."""
+        info.source.close()
+        for attempt in range(1, self.reconnect + 1):
+            delay = min(MAX_BACKOFF, 2.0 ** (attempt - 1))
+            log.warning("stream %s: %s; reconnecting in %.0f s (attempt %d of %d)",
+                        info.name, error, delay, attempt, self.reconnect)
+            if self._stop.wait(delay):
+                return
+            try:
+                info.source.open()
+            except SourceError as exc:
+                error = exc
+                continue
+            info.reconnects += 1
+            log.info("stream %s: reconnected", info.name)
+            return
+        raise SourceError(f"{error}; gave up after {self.reconnect} reconnection attempts")

@@ -1,0 +1,217 @@
+"""Frame sources: video files, image folders or globs, cameras and network streams.
+
+``open_source(spec)`` tells the kinds apart; every source has ``open()``, ``read()`` and
+``close()``. ``read()`` returns the next :class:`Frame`, ``None`` at the regular end, and raises
+:class:`SourceError` when the source breaks (an unreadable file, a video that ends before its
+announced length, a camera or network stream that stops delivering).
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+#: FFmpeg timeouts for network streams, so a lost stream is noticed rather than waited on.
+NETWORK_OPEN_TIMEOUT_MS = 10_000
+NETWORK_READ_TIMEOUT_MS = 5_000
+
+log = logging.getLogger(__name__)
+
+
+class SourceError(Exception):
+    """A source could not be opened or broke while reading; the message says why."""
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # BGR u8
+    number: int  # position in the source (live: frames read, including dropped ones)
+    timestamp: float  # seconds: position in a video, wall-clock time for live sources, index for images
+
+
+class Source:
+    """Base class: a named source of frames."""
+
+    #: live sources (cameras, network streams) drop stale frames and may reconnect.
+    live = False
+    #: frames are unrelated pictures (image folders): no tracking or smoothing across them.
+    independent = False
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    def open(self, start: int = 0) -> None:
+        """Open the source at frame ``start`` (ignored by live sources); raises SourceError."""
+        raise NotImplementedError
+
+    def read(self) -> Frame | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the source; it may be opened again (reconnection)."""
+
+    @property
+    def fps(self) -> float:
+        """Nominal frame rate, 0 when unknown."""
+        return 0.0
+
+    @property
+    def length(self) -> int | None:
+        """Number of frames from the start position, when known."""
+        return None
+
+
+class VideoSource(Source):
+    """A video file, a camera (index or ``/dev/videoN``) or a network stream, through OpenCV."""
+
+    def __init__(self, spec: str, live: bool) -> None:
+        super().__init__(spec)
+        self.live = live
+        self._cap: cv2.VideoCapture | None = None
+        self._number = 0
+        self._expected: int | None = None
+        self._read_count = 0
+        self._fps = 0.0
+
+    def open(self, start: int = 0) -> None:
+        if not self.live and not Path(self.spec).is_file():
+            raise SourceError(f"{self.spec}: no such file")
+        if self.spec.isdigit():
+            cap = cv2.VideoCapture(int(self.spec))
+        elif self.spec.startswith(NETWORK_SCHEMES):
+            cap = cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, NETWORK_OPEN_TIMEOUT_MS,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, NETWORK_READ_TIMEOUT_MS])
+        else:
+            cap = cv2.VideoCapture(self.spec)
+        if not cap.isOpened():
+            cap.release()
+            what = "not a readable video (corrupt, truncated or unsupported format?)" if not self.live else "cannot open"
+            raise SourceError(f"{self.spec}: {what}")
+        self._cap = cap
+        self._fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        self._number = 0
+        if not self.live:
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            if start > 0:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+                self._number = start
+            self._expected = max(0, count - start) if count > 0 else None
+        self._read_count = 0
+
+    def read(self) -> Frame | None:
+        assert self._cap is not None, "open() first"
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            if self.live:
+                raise SourceError(f"{self.spec}: stream stopped delivering frames")
+            if self._expected and self._read_count < self._expected - max(2, self._expected // 100):
+                raise SourceError(f"{self.spec}: ended after {self._read_count} of {self._expected} frames "
+                                  "(truncated or corrupt file?)")
+            return None
+        number = self._number
+        self._number += 1
+        self._read_count += 1
+        if self.live:
+            timestamp = time.time()
+        elif self._fps > 0:
+            timestamp = number / self._fps
+        else:
+            timestamp = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        return Frame(image, number, timestamp)
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def length(self) -> int | None:
+        return None if self.live else self._expected
+
+
+class ImageSource(Source):
+    """Images of a folder (sorted by name) or of a glob pattern, as independent pictures
+    (frame timestamps are their indices)."""
+
+    independent = True
+
+    def __init__(self, spec: str) -> None:
+        super().__init__(spec)
+        self._files: list[str] = []
+        self._next = 0
+        self._length: int | None = None
+
+    def open(self, start: int = 0) -> None:
+        if os.path.isdir(self.spec):
+            files = [str(p) for p in sorted(Path(self.spec).iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
+        else:
+            files = sorted(f for f in glob.glob(self.spec, recursive=True) if f.lower().endswith(IMAGE_EXTENSIONS))
+        if not files:
+            raise SourceError(f"{self.spec}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+        self._files = files
+        self._next = start
+        self._length = max(0, len(files) - start)
+
+    def read(self) -> Frame | None:
+        """The next readable image; unreadable files are logged and skipped."""
+        while self._next < len(self._files):
+            number = self._next
+            self._next += 1
+            image = cv2.imread(self._files[number], cv2.IMREAD_COLOR)
+            if image is not None:
+                return Frame(image, number, float(number))
+            log.warning("%s: not a readable image, skipped", self._files[number])
+        return None
+
+    @property
+    def length(self) -> int | None:
+        return self._length
+
+
+def open_source(spec: str) -> Source:
+    """The source for a command-line argument (not opened yet).
+
+    ``0``/``/dev/video0`` → camera; ``rtsp://`` ``http://`` ... → network stream; a folder or a
+    pattern with ``*``/``?``/``[`` → images; anything else → a video file.
+    """
+    if spec.isdigit() or re.fullmatch(r"/dev/video\d+", spec):
+        return VideoSource(spec, live=True)
+    if spec.startswith(NETWORK_SCHEMES):
+        return VideoSource(spec, live=True)
+    if os.path.isdir(spec) or glob.has_magic(spec) or spec.lower().endswith(IMAGE_EXTENSIONS):
+        return ImageSource(spec)
+    return VideoSource(spec, live=False)
+
+
+def stream_names(specs: list[str]) -> list[str]:
+    """Short, file-name-safe, unique stream names: ``walk`` for ``clips/walk.mp4``, ``cam0``
+    for camera 0, ``host_live`` for ``rtsp://host/live``; repeats get ``-2``, ``-3``..."""
+    names: list[str] = []
+    for spec in specs:
+        if spec.isdigit():
+            base = f"cam{spec}"
+        elif spec.startswith(NETWORK_SCHEMES):
+            base = spec.split("://", 1)[1].split("?", 1)[0].split("@")[-1]
+        else:
+            stripped = spec.rstrip("/")
+            base = Path(stripped).stem if not glob.has_magic(stripped) else Path(stripped).parent.name
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip("._") or "stream"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names

@@ -1,0 +1,114 @@
+"""``lwpose run``: outputs, failures, signals and argument errors, with real inference."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from lwpose.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_clip(video: Path, path: Path, frames: int) -> Path:
+    """The first ``frames`` frames of ``video`` as an MJPG AVI."""
+    cap = cv2.VideoCapture(str(video))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (768, 576))
+    for _ in range(frames):
+        writer.write(cap.read()[1])
+    writer.release()
+    cap.release()
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def video_frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+def test_two_streams_write_ordered_json_lines_and_videos(ir_path: Path, video_path: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    a = write_clip(video_path, tmp_path / "a.avi", 20)
+    out = tmp_path / "out"
+    rc = main(["run", str(a), str(video_path), "--model", str(ir_path), "--out", str(out), "--save-video",
+               "--max-frames", "25", "--quiet"])
+    assert rc == 0
+    for name, n in (("a", 20), ("vtest", 25)):
+        lines = read_jsonl(out / f"{name}.jsonl")
+        assert [r["frame"] for r in lines] == list(range(n))
+        assert {r["stream"] for r in lines} == {name}
+        assert lines[3]["timestamp"] == pytest.approx(0.3)
+        people = [p for r in lines for p in r["people"]]
+        assert len(people) / n >= 2 and len(people[0]["keypoints"]) == 18
+        assert any(p["track_id"] >= 0 for p in people)  # fragments may stay untracked (-1)
+        assert video_frames(out / f"{name}.mp4") == n
+    summary = capsys.readouterr().out
+    assert "45 frames" in summary and "done" in summary
+
+
+def test_failed_streams_are_named_and_exit_2(ir_path: Path, video_path: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    good = write_clip(video_path, tmp_path / "good.avi", 20)
+    (tmp_path / "bad.mp4").write_bytes(os.urandom(50_000))
+    out = tmp_path / "out"
+    rc = main(["run", str(good), str(tmp_path / "bad.mp4"), str(tmp_path / "nope.avi"), "--model", str(ir_path),
+               "--out", str(out), "--quiet"])
+    assert rc == 2
+    assert len(read_jsonl(out / "good.jsonl")) == 20
+    text = capsys.readouterr().out
+    assert f"failed: bad ({tmp_path / 'bad.mp4'})" in text and f"failed: nope ({tmp_path / 'nope.avi'})" in text
+
+
+def test_sigint_finishes_and_leaves_complete_outputs(ir_path: Path, video_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "lwpose", "run", str(video_path), str(video_path), "--model",
+                             str(ir_path), "--out", str(out), "--save-video", "--quiet"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jsonl = out / "vtest.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not jsonl.exists() or jsonl.read_text().count("\n") < 5):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "SIGINT: finishing the frames in flight" in stderr and "stopped" in stdout
+    for name in ("vtest", "vtest-2"):
+        lines = read_jsonl(out / f"{name}.jsonl")  # every line parses
+        assert 5 <= len(lines) < 795 and [r["frame"] for r in lines] == list(range(len(lines)))
+        assert video_frames(out / f"{name}.mp4") == len(lines)
+
+
+def test_show_without_gui_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    if "NONE" not in [line.split(":")[-1].strip() for line in cv2.getBuildInformation().splitlines()
+                      if line.strip().startswith("GUI:")]:
+        pytest.skip("this OpenCV has a GUI")
+    assert main(["run", "0", "--show", "--out", str(tmp_path)]) == 2
+    assert "--show needs OpenCV with GUI support" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--max-frames", "--nireq", "--reconnect", "--fps-limit"])
+def test_negative_numbers_are_rejected(option: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "x.mp4", option, "-1", "--out", str(tmp_path)]) == 2
+    assert f"lwpose run: error: {option} must be >= 0" in capsys.readouterr().err
+
+
+def test_help_explains_options() -> None:
+    out = subprocess.run([sys.executable, "-m", "lwpose", "run", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    for option in ("--mode", "--nireq", "--threads", "--height", "--save-video", "--show", "--max-frames",
+                   "--start", "--fps-limit", "--reconnect", "--quiet", "--out"):
+        assert option in out
