@@ -14,7 +14,8 @@ ov = pytest.importorskip("openvino")
 from lwpose.cli import main  # noqa: E402
 from lwpose.convert.checkpoint import load_network  # noqa: E402
 from lwpose.convert.compare import IrRunner, compare, torch_maps  # noqa: E402
-from lwpose.convert.frames import fit, image_files, read_frames  # noqa: E402
+from lwpose.convert.frames import fit, read_frames  # noqa: E402
+from lwpose.media import image_files  # noqa: E402
 from lwpose.convert.import_ir import _Graph, import_ir  # noqa: E402
 from lwpose.pose import KEYPOINTS_18  # noqa: E402
 

@@ -66,7 +66,7 @@ def parse_shape(text: str) -> tuple[int, int]:
 
 def _check_data(data_dir: Path) -> tuple[Path, Path | None]:
     """(images folder, COCO annotations or None) of a --check folder."""
-    from ..convert.frames import image_files
+    from ..media import image_files
 
     folder = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
     if not folder.is_dir() or not image_files(folder):
@@ -88,7 +88,8 @@ def run_convert(args: argparse.Namespace) -> int:
 
     from ..convert.checkpoint import load_network
     from ..convert.export import export
-    from ..convert.frames import image_files, read_frames
+    from ..convert.frames import read_frames
+    from ..media import image_files
 
     net = load_network(args.checkpoint, args.arch, args.refinement_stages)
     frames = read_frames(calib, args.calib_size) if args.precision == "INT8" else None

@@ -7,10 +7,8 @@ import sys
 from pathlib import Path
 
 from ..errors import LwposeError
+from ..media import IMAGE_SUFFIXES, image_files
 from ..store import DEFAULT_MODEL
-
-#: File suffixes taken from a directory argument (lower case).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,7 +93,7 @@ def expand(inputs: list[str]) -> tuple[list[Path], list[str]]:
     for arg in inputs:
         path = Path(arg)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found = image_files(path)
             images.extend(found)
             if not found:
                 failures.append(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this directory")

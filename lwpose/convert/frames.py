@@ -7,10 +7,8 @@ import cv2
 import numpy as np
 
 from ..errors import LwposeError
+from ..media import image_files
 from ..runtime import PAD_VALUE
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
 
 def fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """``image`` scaled to fit ``height`` x ``width`` (aspect kept), padded right/bottom like the
@@ -21,11 +19,6 @@ def fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
     out = np.full((height, width, 3), PAD_VALUE, np.uint8)
     out[:resized.shape[0], :resized.shape[1]] = resized[:height, :width]
     return out
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Sorted image files of ``folder``."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _evenly(items: list, count: int) -> list:

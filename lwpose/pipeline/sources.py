@@ -18,7 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from ..media import IMAGE_SUFFIXES, image_files
+
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 #: FFmpeg timeouts for network streams, so a lost stream is noticed rather than waited on.
 NETWORK_OPEN_TIMEOUT_MS = 10_000
@@ -157,11 +158,11 @@ class ImageSource(Source):
 
     def open(self, start: int = 0) -> None:
         if os.path.isdir(self.spec):
-            files = [str(p) for p in sorted(Path(self.spec).iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
+            files = [str(p) for p in image_files(self.spec)]
         else:
-            files = sorted(f for f in glob.glob(self.spec, recursive=True) if f.lower().endswith(IMAGE_EXTENSIONS))
+            files = sorted(f for f in glob.glob(self.spec, recursive=True) if f.lower().endswith(IMAGE_SUFFIXES))
         if not files:
-            raise SourceError(f"{self.spec}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+            raise SourceError(f"{self.spec}: no images ({', '.join(IMAGE_SUFFIXES)})")
         self._files = files
         self._next = start
         self._length = max(0, len(files) - start)
@@ -192,7 +193,7 @@ def open_source(spec: str) -> Source:
         return VideoSource(spec, live=True)
     if spec.startswith(NETWORK_SCHEMES):
         return VideoSource(spec, live=True)
-    if os.path.isdir(spec) or glob.has_magic(spec) or spec.lower().endswith(IMAGE_EXTENSIONS):
+    if os.path.isdir(spec) or glob.has_magic(spec) or spec.lower().endswith(IMAGE_SUFFIXES):
         return ImageSource(spec)
     return VideoSource(spec, live=False)
 
