@@ -37,15 +37,16 @@ def draw_people(image: np.ndarray, people: list[Person], *, draw_ids: bool = Tru
 
     Keypoints with a score not above ``min_score`` are left out, and so are their limbs. With
     ``draw_ids``, a tracked person (``track_id`` ≥ 0) gets a label with its id above its box.
-    Line widths and the label size follow the image size.
+    Line widths and the label size follow the image size; joints shrink for small people so
+    that their limbs stay visible.
     """
     size = max(image.shape[:2])
     thickness = max(1, round(size / 400))
-    radius = thickness + 2
     for person in people:
         kps = person.keypoints
         shown = kps[:, 2] > min_score
         pts = [(round(float(x)), round(float(y))) for x, y in kps[:, :2]]
+        radius = max(1, min(thickness + 2, round(max(person.bbox[2:]) / 40)))
         for (a, b), color in zip(SKELETON, LIMB_COLORS):
             if shown[a] and shown[b]:
                 cv2.line(image, pts[a], pts[b], color, thickness, cv2.LINE_AA)

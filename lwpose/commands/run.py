@@ -146,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         if window:
             window.close()
     _summary(pipeline, people_total, elapsed, out)
+    for sink in [*jsonl.values(), *videos.values()]:
+        print(f"wrote {sink.path}")
     return 2 if pipeline.failed else 0
 
 
