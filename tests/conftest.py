@@ -1,4 +1,5 @@
-"""Shared fixtures: paths into ../shared (skipping cleanly when it is absent)."""
+"""Shared fixtures: paths into ../shared (skipping cleanly when it is absent) and the models
+``lwpose import-ir`` / ``lwpose convert`` make of the shared IR (once per session)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,3 +41,55 @@ def pose_model(ir_path: Path):
     from lwpose.runtime import PoseModel
 
     return PoseModel(ir_path, height=256)
+
+
+#: The converted models that ``baselines/converted-*.json`` name: store name → ``lwpose convert``
+#: options after ``build/hpe0001.pth -o build/NAME``, run from the repository root. Each baseline's
+#: description and docs/accuracy.md give the same commands (a test in test_check.py compares).
+CONVERTED = {
+    "hpe0001-fp32": ["--precision", "FP32"],
+    "hpe0001-int8": ["--precision", "INT8", "--calib", "samples/sample.mp4", "--calib-size", "30"],
+}
+
+
+@pytest.fixture(scope="session")
+def imported_checkpoint(ir_path: Path, tmp_path_factory) -> Path:
+    """``lwpose import-ir`` of the shared IR: ``hpe0001.pth`` in a session directory."""
+    pytest.importorskip("torch")
+    from lwpose.cli import main
+
+    out = tmp_path_factory.mktemp("converted") / "hpe0001.pth"
+    assert main(["import-ir", str(ir_path), "-o", str(out)]) == 0
+    return out
+
+
+def _convert(checkpoint: Path, name: str) -> Path:
+    """Run ``lwpose convert`` with ``CONVERTED[name]`` from the repository root, registering the
+    model as ``name`` in the store ``converted_home``; returns the model directory."""
+    from lwpose.cli import main
+
+    out = checkpoint.parent / name
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        patch.setenv("LWPOSE_HOME", str(checkpoint.parent / "home"))
+        assert main(["convert", str(checkpoint), "-o", str(out), *CONVERTED[name], "--name", name]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def fp32_model(imported_checkpoint: Path) -> Path:
+    """The FP32 model directory (256x456) converted from ``imported_checkpoint``, registered as hpe0001-fp32."""
+    return _convert(imported_checkpoint, "hpe0001-fp32")
+
+
+@pytest.fixture(scope="session")
+def int8_model(imported_checkpoint: Path) -> Path:
+    """The NNCF INT8 model directory (256x456, 30 frames of samples/sample.mp4), registered as hpe0001-int8."""
+    pytest.importorskip("nncf")
+    return _convert(imported_checkpoint, "hpe0001-int8")
+
+
+@pytest.fixture(scope="session")
+def converted_home(fp32_model: Path, int8_model: Path) -> Path:
+    """The LWPOSE_HOME holding hpe0001-fp32 and hpe0001-int8 (set it to check their baselines)."""
+    return fp32_model.parent / "home"

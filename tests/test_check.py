@@ -1,4 +1,5 @@
-"""lwpose check: the committed baselines pass, degraded models and predictions fail."""
+"""lwpose check: the committed baselines pass (those of the shared IR and of the models
+lwpose convert makes of it), degraded models and predictions fail."""
 from __future__ import annotations
 
 import json
@@ -12,15 +13,39 @@ from lwpose.errors import LwposeError
 from lwpose.eval import baseline, coco, predict
 from lwpose.runtime import Maps
 
+from conftest import CONVERTED
+
 ROOT = Path(__file__).resolve().parents[1]
-BASELINES = sorted((ROOT / "baselines").glob("*.json"))
+#: Baselines of converted models (their model is a store name the conftest fixtures register).
+CONVERTED_BASELINES = sorted((ROOT / "baselines").glob("converted-*.json"))
+BASELINES = sorted(set((ROOT / "baselines").glob("*.json")) - set(CONVERTED_BASELINES))
 OCHUMAN = ROOT / "baselines/hpe0001-int8-ochuman-mini-368.json"
+CONVERTED_FP32 = ROOT / "baselines/converted-fp32-coco-mini-368.json"
 
 
 @pytest.mark.parametrize("path", BASELINES, ids=[p.stem for p in BASELINES])
 def test_committed_baseline_passes(path, ir_path, capsys):
     assert main(["check", "--baseline", str(path)]) == 0, capsys.readouterr().out
     assert "PASS: AP" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", CONVERTED_BASELINES, ids=[p.stem for p in CONVERTED_BASELINES])
+def test_converted_baseline_passes(path, converted_home, monkeypatch, capsys):
+    """The baseline's store name resolves to the model the documented commands make."""
+    monkeypatch.setenv("LWPOSE_HOME", str(converted_home))
+    assert main(["check", "--baseline", str(path)]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "PASS: AP" in out and f"{converted_home}/models/{baseline.load(path).model}/model.xml" in out
+
+
+@pytest.mark.parametrize("path", CONVERTED_BASELINES, ids=[p.stem for p in CONVERTED_BASELINES])
+def test_converted_baseline_documents_its_conversion(path):
+    """The description gives the exact commands the fixtures run (conftest.CONVERTED)."""
+    name = baseline.load(path).model
+    description = json.loads(path.read_text())["description"]
+    assert name in CONVERTED and "lwpose import-ir ../shared/models/" in description
+    command = " ".join(["lwpose convert build/hpe0001.pth -o", f"build/{name}", *CONVERTED[name], "--name", name])
+    assert command in description
 
 
 @pytest.fixture()
@@ -38,6 +63,19 @@ def test_degraded_model_fails(ochuman_copy, ir_path, capsys):
     data["height"] = 96
     ochuman_copy.write_text(json.dumps(data))
     assert main(["check", "--baseline", str(ochuman_copy)]) == 1
+    assert "FAIL: AP dropped by" in capsys.readouterr().out
+
+
+def test_int8_against_fp32_baseline_fails(converted_home, shared_dir, tmp_path, monkeypatch, capsys):
+    """The INT8 conversion scores below the FP32 one by more than the tolerance: checked against
+    the FP32 baseline it fails, so the converted baselines see a quantization regression."""
+    monkeypatch.setenv("LWPOSE_HOME", str(converted_home))
+    monkeypatch.setenv("LWPOSE_SHARED", str(shared_dir))
+    data = json.loads(CONVERTED_FP32.read_text())
+    data["model"] = "hpe0001-int8"
+    copy = tmp_path / "baseline.json"
+    copy.write_text(json.dumps(data))
+    assert main(["check", "--baseline", str(copy)]) == 1
     assert "FAIL: AP dropped by" in capsys.readouterr().out
 
 
