@@ -59,7 +59,8 @@ test: setup ros
 bench: setup
 	mkdir -p benchmarks/results
 	$(PY) benchmarks/decode_bench.py --json benchmarks/results/decode.json
-	$(LWPOSE) bench --streams 1 4 --baseline-sync --json benchmarks/results/bench.json
+	$(LWPOSE) bench --streams 1 4 --baseline-sync --repeats 3 --json benchmarks/results/bench.json
+	$(PY) benchmarks/soak.py --json benchmarks/results/soak.json
 
 clean:
 	rm -rf build runs lwpose/decode/*.so cython_ext/*.c ros_ws/build ros_ws/devel
