@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import LwposeError
+from ..store import DEFAULT_MODEL
 
 DEFAULT_HEIGHT = 368
 DEFAULT_TOLERANCE = 0.01
@@ -19,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run a model on every image of a COCO-format keypoint set with the runtime's "
                     "preprocessing and grouping, and score it with pycocotools COCOeval. Prints AP, "
                     "AP50, AP75, APm, APl, AR and images/s.")
-    ev.add_argument("--model", required=True, metavar="MODEL",
-                    help="model store name, model directory, IR .xml (OpenVINO) or .pth checkpoint (torch)")
+    ev.add_argument("--model", default=DEFAULT_MODEL, metavar="MODEL",
+                    help="model store name, model directory, IR .xml (OpenVINO) or .pth checkpoint (torch) "
+                         "(default %(default)s)")
     ev.add_argument("--images", required=True, metavar="DIR", help="directory holding the images' file_name entries")
     ev.add_argument("--annotations", required=True, metavar="FILE.json",
                     help="COCO person keypoints file (e.g. person_keypoints_val2017.json)")
