@@ -108,11 +108,20 @@ def bbox_of(keypoints: np.ndarray) -> tuple[float, float, float, float]:
 def people_from_arrays(keypoints: np.ndarray, scores: np.ndarray, scale: float = 1.0) -> list[Person]:
     """Build people from the grouping's arrays, mapping network-input pixels to image pixels
     (the inverse of a resize by ``scale``: pixel centres map to pixel centres)."""
-    people = []
-    for kps, score in zip(keypoints, scores):
-        kps = kps.astype(np.float32, copy=True)
-        found = kps[:, 2] > 0
-        kps[found, :2] = (kps[found, :2] + 0.5) / scale - 0.5
-        kps[~found] = (-1.0, -1.0, 0.0)
-        people.append(Person(kps, float(score)))
-    return people
+    kps = np.array(keypoints, dtype=np.float32).reshape(-1, NUM_KEYPOINTS, 3)
+    if not len(kps):
+        return []
+    found = kps[:, :, 2] > 0
+    kps[:, :, :2] = np.where(found[:, :, None], (kps[:, :, :2] + 0.5) / scale - 0.5, -1.0)
+    kps[:, :, 2] = np.where(found, kps[:, :, 2], 0.0)
+    return [Person(k, s, bbox=b) for k, s, b in zip(kps, np.asarray(scores, np.float64).tolist(), bboxes_of(kps))]
+
+
+def bboxes_of(keypoints: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """:func:`bbox_of` for each pose of an (N, 18, 3) array, in one vectorised step."""
+    found = keypoints[:, :, 2:] > 0
+    xy = keypoints[:, :, :2]
+    lo = np.where(found, xy, np.inf).min(axis=1)
+    hi = np.where(found, xy, -np.inf).max(axis=1)
+    boxes = np.where(found.any(axis=1), np.concatenate([lo, hi - lo], axis=1), 0.0)
+    return [tuple(b) for b in boxes.tolist()]

@@ -72,6 +72,10 @@ class PoseModel:
             raise LwposeError(f"cannot read model {self.xml}: {str(exc).splitlines()[0]}") from None
         self._compiled: dict[tuple[int, int], ov.CompiledModel] = {}
         self._lock = threading.Lock()
+        # positions of the heatmaps and PAFs among the outputs (the same in every compiled model)
+        ports = [out.get_names() for out in self._model.outputs]
+        self._output_index = tuple(next(i for i, names in enumerate(ports) if self.meta["outputs"][role] in names)
+                                   for role in ("heatmaps", "pafs"))
 
     def _with_preprocessing(self, model: ov.Model) -> ov.Model:
         """Make the model take u8 NHWC BGR frames, whatever its own input is."""
@@ -111,14 +115,17 @@ class PoseModel:
                 self._compiled[shape] = compiled
             return compiled
 
-    def maps(self, outputs: Mapping, scale: float) -> Maps:
-        """Pick heatmaps and PAFs out of an inference result (an ``OVDict`` or request results)."""
-        by_name = {}
-        for port, value in outputs.items():
-            for name in port.get_names():
-                by_name[name] = value
-        names = self.meta["outputs"]
-        return Maps(np.asarray(by_name[names["heatmaps"]])[0], np.asarray(by_name[names["pafs"]])[0], scale)
+    def maps(self, outputs: Mapping | ov.InferRequest, scale: float) -> Maps:
+        """Pick heatmaps and PAFs out of an inference result (an ``OVDict`` or request results),
+        or out of a finished infer request without copying (valid until the request runs again)."""
+        if isinstance(outputs, Mapping):
+            by_name = {name: value for port, value in outputs.items() for name in port.get_names()}
+            names = self.meta["outputs"]
+            hm, paf = by_name[names["heatmaps"]], by_name[names["pafs"]]
+        else:
+            i_hm, i_paf = self._output_index
+            hm, paf = outputs.get_output_tensor(i_hm).data, outputs.get_output_tensor(i_paf).data
+        return Maps(np.asarray(hm)[0], np.asarray(paf)[0], scale)
 
     def infer(self, frame: np.ndarray) -> Maps:
         """Synchronous inference on one frame."""
@@ -152,9 +159,12 @@ def prepare(frame: np.ndarray, height: int, stride: int, shape: tuple[int, int] 
     h, w = shape or input_shape(*frame.shape[:2], height, stride)
     scale = h / frame.shape[0]
     new_w = min(w, max(1, round(frame.shape[1] * scale)))
-    resized = cv2.resize(frame, (new_w, h), interpolation=cv2.INTER_LINEAR)
-    tensor = np.full((1, h, w, 3), PAD_VALUE, dtype=np.uint8)
-    tensor[0, :, :new_w] = resized
+    tensor = np.empty((1, h, w, 3), dtype=np.uint8)
+    view = tensor[0, :, :new_w]
+    resized = cv2.resize(frame, (new_w, h), dst=view, interpolation=cv2.INTER_LINEAR)  # in place
+    if resized is not view:  # OpenCV could not write into the view
+        view[...] = resized
+    tensor[0, :, new_w:] = PAD_VALUE
     return tensor, scale
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .pose import NUM_KEYPOINTS, Person
+from .pose import NUM_KEYPOINTS, Person, bboxes_of
 
 
 def _alpha(cutoff: float | np.ndarray, dt: float | np.ndarray) -> float | np.ndarray:
@@ -112,10 +112,10 @@ class PoseSmoother:
             smoothed, dx = _one_euro(x, np.stack([s.x for s in states]), np.stack([s.dx for s in states]),
                                      valid & has, dt, **self.params)
             kps[:, :, :2] = smoothed
-            for j, i in enumerate(tracked):
+            for j, (i, box) in enumerate(zip(tracked, bboxes_of(kps))):
                 tid = people[i].track_id
                 self._states[tid] = _TrackState(smoothed[j], dx[j], valid[j], timestamp, self._frame)
-                out[i] = Person(kps[j], people[i].score, tid)
+                out[i] = Person(kps[j], people[i].score, tid, box)
         for tid in [t for t, s in self._states.items() if self._frame - s.frame > self.max_age]:
             del self._states[tid]
         return out

@@ -68,12 +68,14 @@ def validate_maps(heatmaps: np.ndarray, pafs: np.ndarray, stride: int) -> tuple[
         if maps.shape[1] < 1 or maps.shape[2] < 1:
             raise ValueError(f"{name} have an empty spatial size, got shape {maps.shape}")
         maps = np.ascontiguousarray(maps, dtype=np.float32)
-        # a float64 sum is finite exactly when every float32 value is (it cannot overflow)
-        with np.errstate(invalid="ignore"):
-            finite = np.isfinite(maps.sum(dtype=np.float64))
+        # the sum is finite when every value is; only a non-finite sum (possibly an overflow of
+        # finite values) needs the element-wise check
+        with np.errstate(invalid="ignore", over="ignore"):
+            finite = np.isfinite(maps.sum())
         if not finite:
             bad = int(np.count_nonzero(~np.isfinite(maps)))
-            raise ValueError(f"{name} contain {bad} NaN or infinite values")
+            if bad:
+                raise ValueError(f"{name} contain {bad} NaN or infinite values")
         arrays.append(maps)
     hm, paf = arrays
     if hm.shape[1:] != paf.shape[1:]:

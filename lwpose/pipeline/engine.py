@@ -192,7 +192,7 @@ class AsyncEngine:
             t0 = time.perf_counter()
             timings = job.timings
             timings["infer"] = t0 - job.t_started
-            people = self.model.people(self.model.maps(request.results, job.scale))
+            people = self.model.people(self.model.maps(request, job.scale))  # in place, no copy
             if self.min_score > 0:
                 people = [p for p in people if p.score >= self.min_score]
             timings["decode"] = time.perf_counter() - t0

@@ -24,6 +24,8 @@ NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp
 #: FFmpeg timeouts for network streams, so a lost stream is noticed rather than waited on.
 NETWORK_OPEN_TIMEOUT_MS = 10_000
 NETWORK_READ_TIMEOUT_MS = 5_000
+#: FFmpeg threads decoding a video file (docs/performance.md).
+FILE_DECODE_THREADS = 1
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,8 @@ class VideoSource(Source):
             cap = cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG, [
                 cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, NETWORK_OPEN_TIMEOUT_MS,
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC, NETWORK_READ_TIMEOUT_MS])
-        else:
-            cap = cv2.VideoCapture(self.spec)
+        else:  # one decoding thread: the pipeline decodes streams in parallel and inference fills the cores
+            cap = cv2.VideoCapture(self.spec, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, FILE_DECODE_THREADS])
         if not cap.isOpened():
             cap.release()
             what = "not a readable video (corrupt, truncated or unsupported format?)" if not self.live else "cannot open"
