@@ -38,8 +38,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=30.0, help="measured duration (default 30)")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds published before measuring (default 5)")
     p.add_argument("--height", type=int, default=256, help="network input height (default 256)")
-    p.add_argument("--mode", default="throughput", choices=("latency", "throughput"),
-                   help="OpenVINO performance hint (default throughput, as multi_camera.launch)")
+    p.add_argument("--mode", default="latency", choices=("latency", "throughput"),
+                   help="OpenVINO performance hint (default latency, as multi_camera.launch)")
     p.add_argument("--nireq", type=int, default=0, help="infer requests (default 0: OpenVINO's choice)")
     p.add_argument("--out", type=Path, help="write the JSON here too")
     return p.parse_args()
