@@ -12,17 +12,7 @@ import pytest
 
 from lwpose.pipeline import AsyncEngine, Pipeline
 from lwpose.pipeline.sources import Frame, ImageSource, Source, SourceError, VideoSource, open_source, stream_names
-
-
-def write_clip(video: Path, path: Path, frames: int) -> Path:
-    """The first ``frames`` frames of ``video`` as an MJPG AVI."""
-    cap = cv2.VideoCapture(str(video))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (768, 576))
-    for _ in range(frames):
-        writer.write(cap.read()[1])
-    writer.release()
-    cap.release()
-    return path
+from tests.media import write_clip
 
 
 @pytest.fixture(scope="module")
