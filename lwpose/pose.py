@@ -97,12 +97,7 @@ class Person:
 
 def bbox_of(keypoints: np.ndarray) -> tuple[float, float, float, float]:
     """(x, y, w, h) of the found keypoints; zeros when none is found."""
-    pts = keypoints[keypoints[:, 2] > 0, :2]
-    if len(pts) == 0:
-        return (0.0, 0.0, 0.0, 0.0)
-    x0, y0 = pts.min(axis=0)
-    x1, y1 = pts.max(axis=0)
-    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+    return bboxes_of(keypoints[None])[0]
 
 
 def people_from_arrays(keypoints: np.ndarray, scores: np.ndarray, scale: float = 1.0) -> list[Person]:

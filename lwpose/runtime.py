@@ -73,18 +73,23 @@ class PoseModel:
         self._compiled: dict[tuple[int, int], ov.CompiledModel] = {}
         self._lock = threading.Lock()
         # positions of the heatmaps and PAFs among the outputs (the same in every compiled model)
-        ports = [out.get_names() for out in self._model.outputs]
-        self._output_index = tuple(next(i for i, names in enumerate(ports) if self.meta["outputs"][role] in names)
-                                   for role in ("heatmaps", "pafs"))
+        self._output_index = self._output_positions(self._model)
+
+    def _output_positions(self, model: ov.Model) -> tuple[int, int]:
+        """Positions of the heatmaps and PAF outputs named by the metadata."""
+        ports = [out.get_names() for out in model.outputs]
+        positions = []
+        for role in ("heatmaps", "pafs"):
+            name = self.meta["outputs"][role]
+            found = [i for i, names in enumerate(ports) if name in names]
+            if not found:
+                raise LwposeError(f"{self.xml}: output {name!r} ({role}) not found; not a Lightweight OpenPose IR?")
+            positions.append(found[0])
+        return positions[0], positions[1]
 
     def _with_preprocessing(self, model: ov.Model) -> ov.Model:
         """Make the model take u8 NHWC BGR frames, whatever its own input is."""
         spec = self.meta["input"]
-        outputs = self.meta["outputs"]
-        names = {name for out in model.outputs for name in out.get_names()}
-        for role in ("heatmaps", "pafs"):
-            if outputs[role] not in names:
-                raise LwposeError(f"{self.xml}: output {outputs[role]!r} ({role}) not found; not a Lightweight OpenPose IR?")
         if spec["layout"] == "NHWC" and spec["element_type"] == "u8" and spec["normalisation_in_graph"]:
             return model
         ppp = ov.preprocess.PrePostProcessor(model)
@@ -111,19 +116,21 @@ class PoseModel:
             if compiled is None:
                 model = self._model.clone()
                 model.reshape({model.input().get_any_name(): ov.PartialShape([1, shape[0], shape[1], 3])})
-                compiled = self.core.compile_model(model, self.device, self.config)
+                try:
+                    compiled = self.core.compile_model(model, self.device, self.config)
+                except RuntimeError as exc:
+                    raise LwposeError(f"cannot compile {self.xml} for device {self.device!r}: "
+                                      f"{str(exc).splitlines()[0]}") from None
                 self._compiled[shape] = compiled
             return compiled
 
     def maps(self, outputs: Mapping | ov.InferRequest, scale: float) -> Maps:
         """Pick heatmaps and PAFs out of an inference result (an ``OVDict`` or request results),
         or out of a finished infer request without copying (valid until the request runs again)."""
+        i_hm, i_paf = self._output_index
         if isinstance(outputs, Mapping):
-            by_name = {name: value for port, value in outputs.items() for name in port.get_names()}
-            names = self.meta["outputs"]
-            hm, paf = by_name[names["heatmaps"]], by_name[names["pafs"]]
+            hm, paf = outputs[i_hm], outputs[i_paf]
         else:
-            i_hm, i_paf = self._output_index
             hm, paf = outputs.get_output_tensor(i_hm).data, outputs.get_output_tensor(i_paf).data
         return Maps(np.asarray(hm)[0], np.asarray(paf)[0], scale)
 

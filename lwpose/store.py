@@ -111,11 +111,16 @@ def fetch(name: str = DEFAULT_MODEL, mirror: str | Path | None = None, force: bo
             if actual != expected:
                 raise LwposeError(f"{remote}: sha256 {actual} does not match the expected {expected}")
         (tmp_dir / METADATA_FILE).write_text(json.dumps(known.metadata, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp_dir, target)
-        tmp_dir.mkdir()  # TemporaryDirectory cleans up the (now empty) name it created
+        _install(tmp_dir, target)
     return target
+
+
+def _install(tmp_dir: Path, target: Path) -> None:
+    """Replace ``target`` by the complete model directory ``tmp_dir`` (a ``TemporaryDirectory``)."""
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp_dir, target)
+    tmp_dir.mkdir()  # TemporaryDirectory cleans up the (now empty) name it created
 
 
 def register(name: str, model_dir: str | Path) -> Path:
@@ -124,17 +129,15 @@ def register(name: str, model_dir: str | Path) -> Path:
     for required in ("model.xml", "model.bin", METADATA_FILE):
         if not (model_dir / required).is_file():
             raise LwposeError(f"{model_dir}: {required} is missing; is it `lwpose convert` output?")
-    if "/" in name or name.startswith("."):
+    if not name or "/" in name or name.startswith("."):
         raise LwposeError(f"invalid model name {name!r}")
     target = models_dir() / name
     if target.resolve() == model_dir.resolve():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}-"))
-    shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as tmp:
+        shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
+        _install(Path(tmp), target)
     return target
 
 
@@ -171,9 +174,12 @@ def metadata(xml: Path) -> dict:
     meta_file = xml.parent / METADATA_FILE
     if meta_file.is_file():
         try:
-            return json.loads(meta_file.read_text())
+            meta = json.loads(meta_file.read_text())
         except json.JSONDecodeError as exc:
             raise LwposeError(f"{meta_file}: invalid JSON ({exc})") from None
+        if not isinstance(meta, dict) or not {"input", "outputs"} <= meta.keys():
+            raise LwposeError(f"{meta_file}: not lwpose model metadata (no 'input' and 'outputs')")
+        return meta
     for known in KNOWN_MODELS.values():
         if xml.name in known.files:
             return known.metadata

@@ -99,10 +99,12 @@ def test_infer_user_errors(coco_mini: Path, ir_path: Path, tmp_path: Path, monke
     assert main(["infer", good, "--model", "no-such-model", "--out", out]) == 2
     assert main(["infer", good, "--model", str(ir_path), "--height", "100", "--out", out]) == 2
     assert main(["infer", good, "--model", str(ir_path), "--json", str(tmp_path / "no/dir.json")]) == 2
+    assert main(["infer", good, "--model", str(ir_path), "--json", str(tmp_path), "--out", out]) == 2
     err = capfd.readouterr().err
     assert "none.jpg: no such file" in err and "no image to process" in err
     assert f"{tmp_path}: no image files" in err
     assert "'no-such-model' is neither a file nor an installed model" in err
     assert "--height must be a positive multiple of 8" in err
     assert f"--json {tmp_path / 'no/dir.json'}: directory" in err
+    assert f"--json {tmp_path}: cannot write it" in err
     assert "Traceback" not in err

@@ -61,6 +61,12 @@ def test_register_copies_a_model_directory(home, ir_path, tmp_path):
     assert PoseModel("mine").meta["stride"] == 8
     with pytest.raises(LwposeError, match="model.xml is missing"):
         store.register("bad", tmp_path)
+    with pytest.raises(LwposeError, match="invalid model name ''"):
+        store.register("", src)  # would name the store itself
+    assert [p.name for p in (home / "models").iterdir()] == ["mine"]  # no temporary directory left
+    (src / "lwpose.json").write_text("[]")
+    with pytest.raises(LwposeError, match="not lwpose model metadata"):
+        store.metadata(src / "model.xml")
 
 
 def test_models_cli(home, shared_dir):
@@ -98,6 +104,8 @@ def test_bad_parameters_and_frames(ir_path):
         PoseModel(ir_path, height=250)
     with pytest.raises(LwposeError, match="mode"):
         PoseModel(ir_path, mode="fast")
+    with pytest.raises(LwposeError, match="device 'NO_SUCH_DEVICE'"):
+        PoseModel(ir_path, device="NO_SUCH_DEVICE").infer(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError):
         as_bgr(np.zeros((4, 4, 3), np.float32))
     assert as_bgr(np.zeros((4, 4), np.uint8)).shape == (4, 4, 3)

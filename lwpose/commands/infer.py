@@ -79,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
               f"({image.shape[1]}x{image.shape[0]}) -> {out_file}", file=say, flush=True)
 
     if json_file:
-        json_file.write_text("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]\n")  # an image a line
+        try:
+            json_file.write_text("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]\n")  # an image a line
+        except OSError as exc:
+            raise LwposeError(f"--json {json_file}: cannot write it ({exc.strerror})") from None
         print(f"wrote {json_file} ({len(results)} images)", file=say)
     if failures:
         _report(f"{len(failures)} of {len(failures) + len(results)} inputs failed")
