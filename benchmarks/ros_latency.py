@@ -64,6 +64,7 @@ def main() -> int:
     frames = []
     while len(frames) < 100 and (frame := cap.read()[1]) is not None:
         frames.append(frame)
+    cap.release()
     if not frames:
         sys.exit(f"cannot read {args.video}")
     names = [f"cam_{i}" for i in range(args.cameras)]
@@ -79,7 +80,7 @@ def main() -> int:
         rospy.init_node("ros_latency_bench", disable_signals=True)
         window = {"start": float("inf"), "end": float("inf")}
         published = {n: [] for n in names}  # stamps inside the window
-        received = {n: [] for n in names}  # (stamp, latency)
+        received = {n: [] for n in names}  # (stamp, latency, people)
 
         def on_persons(name: str, msg: PersonArray) -> None:
             now, stamp = time.time(), msg.header.stamp.to_sec()

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                         min_score=args.min_score, max_frames=args.max_frames, start=args.start,
                         fps_limit=args.fps_limit, reconnect=args.reconnect)
     names = list(pipeline.streams)
-    jsonl = {n: sinks.JsonLinesSink(out / f"{n}.jsonl") for n in names}
+    jsonl: dict[str, sinks.JsonLinesSink] = {}
     videos: dict[str, sinks.VideoSink] = {}
     window = sinks.Window(names) if args.show else None
     people_total = dict.fromkeys(names, 0)
@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     log.info("%d stream(s), %d infer requests, outputs in %s", len(names), pipeline.engine.nireq, out)
     t0 = time.perf_counter()
     try:
+        for n in names:  # inside the try: a file that cannot be opened still closes the pipeline
+            jsonl[n] = sinks.JsonLinesSink(out / f"{n}.jsonl")
         with logging_redirect_tqdm():
             for result in pipeline.results():
                 name = result.stream

@@ -113,16 +113,18 @@ def sync_loop(model_spec: str | Path, source: str, frames: int, height: int) -> 
     cap = cv2.VideoCapture(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     tracker = Tracker()
-    ok, frame = cap.read()
-    for _ in range(WARMUP_FRAMES):
-        model(frame)
-    with _Clock() as clock:
-        for i in range(frames):
-            ok, frame = cap.read()
-            if not ok:
-                raise LwposeError(f"--source {source}: fewer than --frames {frames} frames")
-            tracker.update(model(frame), i / fps)
-    cap.release()
+    try:
+        ok, frame = cap.read()
+        for _ in range(WARMUP_FRAMES):
+            model(frame)
+        with _Clock() as clock:
+            for i in range(frames):
+                ok, frame = cap.read()
+                if not ok:
+                    raise LwposeError(f"--source {source}: fewer than --frames {frames} frames")
+                tracker.update(model(frame), i / fps)
+    finally:
+        cap.release()
     return {"sync_fps": round(frames / clock.wall, 2), "sync_cpu_ms_per_frame": round(clock.cpu / frames * 1000, 2)}
 
 
@@ -142,12 +144,13 @@ def run_bench(model_spec: str | Path, source: str, *, streams: list[int], frames
     engine = AsyncEngine(model, nireq=nireq)
     tensors = [model.prepare(f)[0] for f in frame_list]
     h, w = frame_list[0].shape[:2]
+    decode = _stats_ms(decode_times)
     report: dict = {
         "model": str(model.xml), "source": str(source), "frame_size": [w, h],
         "input_shape": list(model.input_shape(h, w)), "frames_per_stream": frames, "mode": mode,
         "nireq": engine.nireq, "repeats": repeats, "cpu_count": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
         "openvino": ov.get_version(), "python": platform.python_version(),
-        "decode_ms_mean": _stats_ms(decode_times)["mean_ms"], "decode_ms_p95": _stats_ms(decode_times)["p95_ms"],
+        "decode_ms_mean": decode["mean_ms"], "decode_ms_p95": decode["p95_ms"],
     }
     del frame_list
     # the engine's dynamic-width model against one compiled for this exact shape (docs/performance.md)

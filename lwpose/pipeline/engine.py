@@ -169,6 +169,9 @@ class AsyncEngine:
 
     def _start(self, st: _Stream, frame: np.ndarray, timestamp: float, meta: Any, tensor: np.ndarray,
                scale: float, t_submit: float, timings: dict[str, float]) -> int:
+        if self._closed:  # close() ran while the caller held or waited for this request
+            self._free.release()
+            raise RuntimeError("the engine is closed")
         with st.count_lock:
             index = st.next_index
             st.next_index += 1

@@ -28,7 +28,10 @@ class JsonLinesSink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = open(path, "w", encoding="utf-8")
+        try:
+            self._file = open(path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise LwposeError(f"cannot write {path} ({exc.strerror})") from None
 
     def write(self, result: Result) -> None:
         self._file.write(json_line(result.stream, result.meta, result.timestamp, result.people) + "\n")

@@ -39,6 +39,9 @@ def main() -> int:
         rospy.logfatal(f"~video: video file {video!r} not found")
         return 2
     cap = cv2.VideoCapture(video)
+    if not cap.isOpened():
+        rospy.logfatal(f"~video: {video!r} is not a readable video")
+        return 2
     fps = cap.get(cv2.CAP_PROP_FPS)
     rate_hz = float(rospy.get_param("~rate", 0.0)) or (fps if fps > 0 else 30.0)
     loop = bool(rospy.get_param("~loop", True))
