@@ -25,12 +25,13 @@ import openvino as ov
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lwpose.convert.compare import IrRunner, LoadedNetwork, coco_ap, compare  # noqa: E402
+from lwpose.convert.compare import IrRunner, coco_ap, compare  # noqa: E402
 from lwpose.convert.export import export  # noqa: E402
-from lwpose.convert.frames import image_files, read_frames  # noqa: E402
+from lwpose.convert.frames import read_frames  # noqa: E402
 from lwpose.convert.import_ir import import_ir  # noqa: E402
 from lwpose.convert.checkpoint import load_network  # noqa: E402
-from lwpose.eval.predict import IRNetwork  # noqa: E402
+from lwpose.eval.predict import IRNetwork, TorchNetwork  # noqa: E402
+from lwpose.media import image_files  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace, work: Path, shape: tuple[int, int]) -> dict:
     images = read_frames(images_dir, len(image_files(images_dir)))
     results["parity_vs_torch"] = {name: compare(net, IrRunner(xml), images) for name, xml in models.items()}
     annotations = next(args.data.glob("*.json"))
-    networks = {"torch": LoadedNetwork(net), **{name: IRNetwork(xml) for name, xml in models.items()}}
+    networks = {"torch": TorchNetwork(net), **{name: IRNetwork(xml) for name, xml in models.items()}}
     results["coco_ap_256"] = {name: coco_ap(n, images_dir, annotations, 256) for name, n in networks.items()}
     results["fps"] = speed(models, args.rounds, args.iterations)
     results["int8_speedup_vs_fp32"] = round(results["fps"]["int8"] / results["fps"]["fp32"], 2)

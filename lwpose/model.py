@@ -24,10 +24,18 @@ NUM_HEATMAPS = 19
 NUM_PAFS = 38
 NUM_CHANNELS = 128
 STRIDE = 8
+#: The network input is (img_bgr - INPUT_MEAN) / INPUT_SCALE (see :func:`normalise`).
+INPUT_MEAN = 128.0
+INPUT_SCALE = 256.0
 
 LIGHTWEIGHT_OPENPOSE = "lightweight-openpose"
 HUMAN_POSE_ESTIMATION_0001 = "human-pose-estimation-0001"
 ARCHITECTURES = (LIGHTWEIGHT_OPENPOSE, HUMAN_POSE_ESTIMATION_0001)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """u8 BGR images (N, 3, H, W) → the network input ``(img - 128) / 256``, a new float32 tensor."""
+    return images.to(torch.float32, copy=True).sub_(INPUT_MEAN).div_(INPUT_SCALE)
 
 
 def conv(cin: int, cout: int, kernel: int = 3, *, stride: int = 1, dilation: int = 1, bias: bool = True,

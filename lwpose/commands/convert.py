@@ -87,7 +87,7 @@ def run_convert(args: argparse.Namespace) -> int:
     check = _check_data(args.check) if args.check else None
 
     from ..convert.checkpoint import load_network
-    from ..convert.export import export
+    from ..convert.export import DEFAULT_SHAPE, export
     from ..convert.frames import read_frames
     from ..media import image_files
 
@@ -98,16 +98,16 @@ def run_convert(args: argparse.Namespace) -> int:
     size = "dynamic" if shape is None else f"{shape[0]}x{shape[1]}"
     print(f"wrote {out} ({net.arch}, {net.num_refinement_stages} refinement stage(s), {args.precision}, {size})")
     if check is not None:
-        from ..convert.compare import IrRunner, LoadedNetwork, coco_ap, compare
-        from ..eval.predict import IRNetwork
+        from ..convert.compare import IrRunner, coco_ap, compare
+        from ..eval.predict import IRNetwork, TorchNetwork
 
         images = read_frames(check[0], len(image_files(check[0])))
         for name, s in compare(net, IrRunner(out / "model.xml"), images).items():
             print(f"check {name}: max abs diff {s['max_abs_diff']:.2e}, correlation {s['correlation']:.5f} "
                   f"({len(images)} images, IR in f32)")
         if check[1] is not None:
-            height = shape[0] if shape else 256
-            ap_torch, ap_ir = (coco_ap(n, check[0], check[1], height) for n in (LoadedNetwork(net), IRNetwork(out)))
+            height = (shape or DEFAULT_SHAPE)[0]
+            ap_torch, ap_ir = (coco_ap(n, check[0], check[1], height) for n in (TorchNetwork(net), IRNetwork(out)))
             print(f"check COCO AP at height {height}: torch {ap_torch:.4f}, IR {ap_ir:.4f}")
     if args.name:
         from ..store import register as store_register

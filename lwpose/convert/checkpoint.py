@@ -14,16 +14,21 @@ from ..errors import LwposeError
 from ..model import ARCHITECTURES, PoseNet, build, detect_arch
 
 
+def load_file(path: Path) -> object:
+    """The contents of the torch file ``path`` (weights only, on the CPU); LwposeError when unreadable."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a corrupt file makes the unpickler fail in many ways
+        detail = " ".join([type(exc).__name__, *str(exc).strip().splitlines()[:1]])
+        raise LwposeError(f"cannot read checkpoint {path}: corrupt or not a torch checkpoint ({detail})") from None
+
+
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(state dict, the checkpoint's other entries) of the file ``path``."""
     path = Path(path)
     if not path.is_file():
         raise LwposeError(f"checkpoint {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a corrupt file makes the unpickler fail in many ways
-        detail = " ".join([type(exc).__name__, *str(exc).strip().splitlines()[:1]])
-        raise LwposeError(f"cannot read checkpoint {path}: corrupt or not a torch checkpoint ({detail})") from None
+    data = load_file(path)
     if not isinstance(data, dict):
         raise LwposeError(f"checkpoint {path} holds a {type(data).__name__}, not a state dict")
     meta: dict = {}

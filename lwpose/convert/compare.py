@@ -8,9 +8,9 @@ import openvino as ov
 import torch
 
 from ..errors import LwposeError
-from ..model import NUM_HEATMAPS, NUM_PAFS, STRIDE, PoseNet
-from ..runtime import Maps
-from .export import DEFAULT_SHAPE, MEAN, SCALE
+from ..model import NUM_HEATMAPS, NUM_PAFS, STRIDE, PoseNet, normalise
+from ..runtime import input_shape
+from .export import DEFAULT_SHAPE
 from .frames import fit
 
 MapPair = tuple[np.ndarray, np.ndarray]
@@ -18,7 +18,7 @@ MapPair = tuple[np.ndarray, np.ndarray]
 
 def torch_maps(net: PoseNet, image: np.ndarray) -> MapPair:
     """(heatmaps, pafs) of the last stage for a u8 BGR HxWx3 ``image``, as (1, C, h, w) float32."""
-    x = torch.from_numpy((image.astype(np.float32) - MEAN) / SCALE).permute(2, 0, 1)[None]
+    x = normalise(torch.from_numpy(image).permute(2, 0, 1)[None])
     with torch.no_grad():
         outputs = net(x)
     return outputs[-2].numpy(), outputs[-1].numpy()
@@ -46,10 +46,7 @@ class IrRunner:
 
     def input_shape(self, image: np.ndarray, height: int = DEFAULT_SHAPE[0]) -> tuple[int, int]:
         """The IR's (H, W), or for a dynamic IR ``height`` and a width fitting the image's aspect."""
-        if self.static:
-            return self.static
-        width = -(-round(image.shape[1] * height / image.shape[0]) // STRIDE) * STRIDE
-        return height, width
+        return self.static or input_shape(*image.shape[:2], height, STRIDE)
 
     def __call__(self, image: np.ndarray) -> MapPair:
         """(heatmaps, pafs) for a u8 BGR image already fitted to ``input_shape``."""
@@ -71,19 +68,6 @@ def compare(net: PoseNet, runner: IrRunner, images: list[np.ndarray]) -> dict[st
         b = np.concatenate([m[1].ravel() for m in maps])
         stats[name] = {"max_abs_diff": float(np.abs(a - b).max()), "correlation": float(np.corrcoef(a, b)[0, 1])}
     return stats
-
-
-class LoadedNetwork:
-    """A network already in memory as an ``lwpose.eval.predict.Network`` (prepared u8 NHWC tensor → maps)."""
-
-    stride = STRIDE
-
-    def __init__(self, net: PoseNet) -> None:
-        self.net = net
-
-    def __call__(self, tensor: np.ndarray, scale: float) -> Maps:
-        heatmaps, pafs = torch_maps(self.net, tensor[0])
-        return Maps(heatmaps[0], pafs[0], scale)
 
 
 def coco_ap(network, images_dir: Path, annotations: Path, height: int) -> float:

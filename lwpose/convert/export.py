@@ -20,14 +20,13 @@ from torch import nn
 
 from .. import __version__
 from ..errors import LwposeError
-from ..model import STRIDE, PoseNet
+from ..model import INPUT_MEAN, INPUT_SCALE, STRIDE, PoseNet
 from ..pose import KEYPOINTS_18
 from ..store import sha256
 from .frames import fit
 
 PRECISIONS = ("FP32", "FP16", "INT8")
 DEFAULT_SHAPE = (256, 456)
-MEAN, SCALE = 128.0, 256.0
 METADATA = "lwpose.json"
 
 
@@ -58,7 +57,7 @@ def to_openvino(net: PoseNet, shape: tuple[int, int] | None) -> ov.Model:
     ppp = ov.preprocess.PrePostProcessor(model)
     ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
     ppp.input().model().set_layout(ov.Layout("NCHW"))
-    ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(MEAN).scale(SCALE)
+    ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(INPUT_MEAN).scale(INPUT_SCALE)
     return ppp.build()
 
 
@@ -81,7 +80,7 @@ def metadata(net: PoseNet, name: str, shape: tuple[int, int] | None, precision: 
         "keypoints": list(KEYPOINTS_18),
         "stride": STRIDE,
         "input": {"name": "image", "layout": "NHWC", "element_type": "u8", "color": "BGR",
-                  "normalisation_in_graph": True, "mean": MEAN, "scale": SCALE,
+                  "normalisation_in_graph": True, "mean": INPUT_MEAN, "scale": INPUT_SCALE,
                   "shape": [1, shape[0], shape[1], 3] if shape else "dynamic"},
         "outputs": {"heatmaps": "heatmaps", "pafs": "pafs"},
         "precision": precision,

@@ -30,14 +30,11 @@ from torch import nn
 
 from .. import __version__
 from ..errors import LwposeError
-from ..model import ARCHITECTURES, NUM_HEATMAPS, NUM_PAFS, PoseNet, build
+from ..model import ARCHITECTURES, INPUT_MEAN, INPUT_SCALE, NUM_HEATMAPS, NUM_PAFS, PoseNet, build
 from ..store import sha256
 
 CONV_TYPES = ("Convolution", "GroupConvolution")
 ACTIVATIONS = {"Relu": nn.ReLU, "Elu": nn.ELU}
-#: The torch network's input: (img - NORM_MEAN) / NORM_SCALE.
-NORM_MEAN = 128.0
-NORM_SCALE = 256.0
 
 
 @dataclass
@@ -293,7 +290,7 @@ def ir_network(xml_path: Path) -> tuple[PoseNet, dict]:
     net, targets = _match(convs)
     scale, offset = _input_normalisation(graph, convs[0])
     mean = -offset / scale
-    if np.any(scale <= 0) or np.any(np.abs(mean - NORM_MEAN) > 0.5):
+    if np.any(scale <= 0) or np.any(np.abs(mean - INPUT_MEAN) > 0.5):
         raise LwposeError(f"{xml_path}: input normalisation has mean {mean.round(2).tolist()} and scale "
                           f"{(1 / scale).round(2).tolist()}; the importer needs mean 128")
     by_node = {key(c.node): c for c in convs}
@@ -301,7 +298,7 @@ def ir_network(xml_path: Path) -> tuple[PoseNet, dict]:
     for i, (ir, tc) in enumerate(zip(convs, targets)):
         weight = ir.weight
         if i == 0:  # raw pixels * scale + offset  ==  ((x - 128) / 256) * (256 * scale)
-            weight = weight * (NORM_SCALE * scale).reshape(1, -1, 1, 1)
+            weight = weight * (INPUT_SCALE * scale).reshape(1, -1, 1, 1)
         permutation = _concat_permutation(graph, ir, by_node)
         if permutation is not None:
             weight = weight[:, permutation]

@@ -27,7 +27,7 @@ from . import coco, predict
 SHARED = "${SHARED}"
 #: The metric the check gates on; the others are reported.
 GATED_METRIC = "AP"
-MODEL_SUFFIXES = (".xml", ".pth", ".pt")
+MODEL_SUFFIXES = (".xml", *predict.CHECKPOINT_SUFFIXES)
 
 
 def evaluate_model(model: str | Path, images: str | Path, annotations: str | Path, *, height: int = 368,

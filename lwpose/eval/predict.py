@@ -9,13 +9,19 @@ u8 NHWC BGR tensor into maps. With one scale and no flip a predictor gives exact
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..errors import LwposeError
 from ..runtime import Maps, PoseModel, prepare
 from . import tta
+
+if TYPE_CHECKING:
+    import torch
+
+#: File suffixes of torch checkpoints (anything else is an OpenVINO model).
+CHECKPOINT_SUFFIXES = (".pth", ".pt")
 
 
 class Network(Protocol):
@@ -39,29 +45,37 @@ class IRNetwork:
 
 
 class TorchNetwork:
-    """A torch checkpoint of the Lightweight OpenPose family (loaded by
-    ``lwpose.convert.checkpoint.load_network``), giving its last stage's maps.
+    """A torch network of the Lightweight OpenPose family (``lwpose.model``) on ``device``, giving
+    its last stage's maps: a checkpoint (:meth:`from_checkpoint`), a converted network, or the
+    network being trained.
 
-    The input is normalised as the IR does it in its graph: (img - 128) / 256, NCHW float32.
+    The input is normalised as the IR does it in its graph (``lwpose.model.normalise``).
     """
 
-    def __init__(self, checkpoint: str | Path) -> None:
-        import torch
-
-        from ..convert.checkpoint import load_network
+    def __init__(self, net: torch.nn.Module, device: str | torch.device = "cpu", name: str = "torch network") -> None:
         from ..model import STRIDE
 
-        self.net = load_network(Path(checkpoint))
+        self.net = net
+        self.device = device
         self.stride = STRIDE
-        self.name = str(checkpoint)
-        self._torch = torch
+        self.name = name
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path) -> TorchNetwork:
+        """The network of a checkpoint, loaded by ``lwpose.convert.checkpoint.load_network``."""
+        from ..convert.checkpoint import load_network
+
+        return cls(load_network(Path(checkpoint)), name=str(checkpoint))
 
     def __call__(self, tensor: np.ndarray, scale: float) -> Maps:
-        torch = self._torch
+        import torch
+
+        from ..model import normalise
+
         with torch.inference_mode():
-            x = torch.from_numpy(tensor).permute(0, 3, 1, 2).float().sub_(128.0).div_(256.0)
+            x = normalise(torch.from_numpy(tensor).to(self.device).permute(0, 3, 1, 2))
             heatmaps, pafs = self.net(x)[-2:]
-        return Maps(heatmaps[0].numpy(), pafs[0].numpy(), scale)
+        return Maps(heatmaps[0].float().cpu().numpy(), pafs[0].float().cpu().numpy(), scale)
 
 
 class Predictor:
@@ -97,6 +111,6 @@ class Predictor:
 def network(model: str | Path, device: str = "CPU") -> Network:
     """A ``.pth`` checkpoint as a :class:`TorchNetwork`, anything else (store name, directory,
     ``.xml``) as an :class:`IRNetwork`."""
-    if Path(model).suffix in (".pth", ".pt"):
-        return TorchNetwork(model)
+    if Path(model).suffix in CHECKPOINT_SUFFIXES:
+        return TorchNetwork.from_checkpoint(model)
     return IRNetwork(model, device)

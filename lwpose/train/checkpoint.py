@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lwpose import __version__
-from lwpose.convert.checkpoint import read_checkpoint
+from lwpose.convert.checkpoint import load_file, read_checkpoint
 from lwpose.errors import LwposeError
 from lwpose.model import ARCHITECTURES, detect_arch
 
@@ -30,14 +30,13 @@ _RESUME_KEYS = ("model", "arch", "num_refinement_stages", "optimizer", "schedule
                 "config")
 
 
-def checkpoint_arch(path: str | Path) -> tuple[str, int] | None:
-    """(architecture, refinement stages) a checkpoint declares or its keys imply, or None."""
+def checkpoint_arch(path: str | Path) -> str | None:
+    """The architecture a checkpoint declares or its keys imply, or None."""
     state, meta = read_checkpoint(Path(path))
+    if meta.get("arch") in ARCHITECTURES:
+        return meta["arch"]
     detected = detect_arch(state)
-    arch = meta.get("arch") if meta.get("arch") in ARCHITECTURES else (detected[0] if detected else None)
-    if arch is None:
-        return None
-    return arch, int(meta.get("num_refinement_stages", detected[1] if detected else 1))
+    return detected[0] if detected else None
 
 
 def init_weights(net: nn.Module, path: str | Path) -> dict[str, list[str]]:
@@ -122,10 +121,7 @@ def resolve_resume(path: str | Path) -> Path:
 def read_resume(path: str | Path) -> dict[str, Any]:
     """A full training checkpoint of this project (LwposeError for anything else)."""
     path = resolve_resume(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        raise LwposeError(f"--resume {path}: cannot read the checkpoint ({str(exc).splitlines()[0]})") from None
+    data = load_file(path)
     if not isinstance(data, dict) or any(k not in data for k in _RESUME_KEYS):
         raise LwposeError(f"--resume {path}: not a training checkpoint of lwpose (needs "
                           f"{', '.join(_RESUME_KEYS)}); use --init to start from its weights")

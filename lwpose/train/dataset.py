@@ -55,7 +55,7 @@ class CocoTrainDataset:
         image_index, person = (int(v) for v in self.samples[index])
         info = self.images[image_index]
         path = self.images_dir / info["file_name"]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # as labelled, like eval
         if image is None:
             raise LwposeError(f"cannot read image {path}")
         size = self.cfg.input_size

@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from lwpose.errors import LwposeError
-from lwpose.model import LIGHTWEIGHT_OPENPOSE, PoseNet, build
+from lwpose.model import LIGHTWEIGHT_OPENPOSE, PoseNet, build, normalise
 from lwpose.train import checkpoint as ckpt
 from lwpose.train import distributed, validate
 from lwpose.train.config import TrainConfig
@@ -46,8 +46,7 @@ def _network(cfg: TrainConfig, resume: dict | None) -> PoseNet:
             raise LwposeError(f"--resume {cfg.resume}: the checkpoint is {arch} with {stages} refinement stage(s), "
                               f"the config asks for {cfg.arch or arch} with {cfg.num_refinement_stages}")
     else:
-        found = ckpt.checkpoint_arch(cfg.init) if cfg.init else None
-        arch = cfg.arch or (found[0] if found else LIGHTWEIGHT_OPENPOSE)
+        arch = cfg.arch or (ckpt.checkpoint_arch(cfg.init) if cfg.init else None) or LIGHTWEIGHT_OPENPOSE
         stages = cfg.num_refinement_stages
     torch.manual_seed(cfg.seed)
     try:
@@ -195,7 +194,7 @@ class Trainer:
 def _step(model: torch.nn.Module, batch: dict, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
           device: torch.device, amp: bool) -> torch.Tensor:
     """One optimizer step; returns the detached per-stage [heatmaps, PAFs] losses."""
-    images = batch["image"].to(device, non_blocking=True).float().sub_(128.0).div_(256.0)
+    images = normalise(batch["image"].to(device, non_blocking=True))
     heatmaps, pafs, mask = (batch[k].to(device, non_blocking=True) for k in ("heatmaps", "pafs", "mask"))
     with torch.autocast(device.type, enabled=amp):
         outputs = model(images)

@@ -6,11 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-
-from lwpose.model import STRIDE
 
 log = logging.getLogger(__name__)
 
@@ -22,23 +19,6 @@ def _eval_modules() -> tuple[Any, Any] | None:
         log.info("validation skipped: lwpose.eval is not available (%s)", exc)
         return None
     return coco, predict
-
-
-class LiveNetwork:
-    """The network being trained as an ``lwpose.eval`` network: prepared u8 NHWC BGR → maps."""
-
-    stride = STRIDE
-
-    def __init__(self, net: nn.Module, device: torch.device) -> None:
-        self.net = net
-        self.device = device
-
-    def __call__(self, tensor: np.ndarray, scale: float):
-        from lwpose.runtime import Maps
-
-        x = torch.from_numpy(tensor).to(self.device).permute(0, 3, 1, 2).float().sub_(128.0).div_(256.0)
-        heatmaps, pafs = self.net(x)[-2:]
-        return Maps(heatmaps[0].float().cpu().numpy(), pafs[0].float().cpu().numpy(), scale)
 
 
 def check_val_set(images_dir: str, annotations: str) -> bool:
@@ -60,8 +40,8 @@ def validate(net: nn.Module, device: torch.device, images_dir: str, annotations:
     was_training = net.training
     net.eval()
     try:
-        with torch.inference_mode():
-            result = coco.evaluate(predict.Predictor(LiveNetwork(net, device), height=height), images_dir, annotations)
+        result = coco.evaluate(predict.Predictor(predict.TorchNetwork(net, device), height=height), images_dir,
+                               annotations)
     finally:
         net.train(was_training)
     return result["metrics"]
