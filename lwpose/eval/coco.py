@@ -17,10 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from .. import decode
+from .. import decode, media
 from ..errors import LwposeError
 from ..pose import COCO17_FROM_18, FLIP_PAIRS, KEYPOINTS_17, LIMBS, NUM_KEYPOINTS, Person, people_from_arrays
 from ..runtime import Maps
@@ -112,9 +111,7 @@ def _keypoint_category(data: dict, annotations: Path) -> int:
 def read_image(path: Path, image: dict | None = None) -> np.ndarray:
     """A BGR image as stored (EXIF orientation ignored, as COCO annotations are), checked against
     the ``width`` / ``height`` of its ``images`` entry when given."""
-    frame = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if frame is None:
-        raise LwposeError(f"{path}: not a readable image")
+    frame = media.read_image(path)
     if image and "width" in image and "height" in image and frame.shape[:2] != (image["height"], image["width"]):
         raise LwposeError(f"{path} is {frame.shape[1]}x{frame.shape[0]} but the annotations say "
                           f"{image['width']}x{image['height']}")

@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 
 from lwpose.errors import LwposeError
+from lwpose.media import read_image
 from lwpose.pose import flip_permutation
+from lwpose.runtime import PAD_VALUE
 from lwpose.train import targets
 from lwpose.train.config import TrainConfig
 
-PAD_VALUE = 128
 _FLIP = np.array(flip_permutation())
 
 
@@ -55,9 +56,7 @@ class CocoTrainDataset:
         image_index, person = (int(v) for v in self.samples[index])
         info = self.images[image_index]
         path = self.images_dir / info["file_name"]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # as labelled, like eval
-        if image is None:
-            raise LwposeError(f"cannot read image {path}")
+        image = read_image(path)
         size = self.cfg.input_size
         matrix, flipped = self.random_affine(rng, info["bbox"][person])
         crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
