@@ -10,7 +10,7 @@ STAMP := $(VENV)/.lwpose-setup
 ROS_STAMP := ros_ws/devel/.lwpose-built
 ROS_DEBS := ros-core-dev catkin python3-rospy python3-roslaunch python3-rostest python3-message-filters \
 	ros-message-generation ros-message-runtime ros-std-msgs ros-sensor-msgs ros-geometry-msgs \
-	ros-visualization-msgs rosbash
+	ros-visualization-msgs rosbash rviz xvfb python3-tf2-ros python3-dynamic-reconfigure ros-diagnostic-msgs python3-diagnostic-msgs
 PYTEST_ARGS ?=
 
 .PHONY: setup ros-deps ros demo test bench clean help

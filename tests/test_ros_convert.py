@@ -16,8 +16,9 @@ from visualization_msgs.msg import Marker  # noqa: E402
 
 from lwpose.errors import LwposeError  # noqa: E402
 from lwpose.pose import KEYPOINTS_18, Person  # noqa: E402
-from lwpose_ros import convert, messages  # noqa: E402
-from lwpose_ros.node import Params  # noqa: E402
+from hri_msgs.msg import Skeleton2D  # noqa: E402
+from lwpose_ros import convert, messages, sinks_hri, sinks_people, transform  # noqa: E402
+from lwpose_ros.params import Params, VideoParams  # noqa: E402
 from lwpose_ros.video_publisher import pinhole_info  # noqa: E402
 
 RNG = np.random.default_rng(0)
@@ -233,9 +234,102 @@ def test_video_publisher_camera_info_projects_consistently():
     assert (cam.cx, cam.cy) == (383.5, 287.5)
 
 
-def test_params_are_validated():
+@pytest.mark.parametrize("bad, name", [
+    (dict(transport="theora"), "~transport"), (dict(depth_source="lidar"), "~depth_source"),
+    (dict(depth_window=4), "~depth_window"), (dict(cameras=["a", "a"]), "~cameras"), (dict(slop=0), "~slop"),
+    (dict(cameras=5), "~cameras"), (dict(cameras=[1, 2]), "~cameras"), (dict(min_score=float("nan")), "~min_score"),
+    (dict(min_score="nan"), "~min_score"), (dict(min_score=-1), "~min_score"), (dict(height=800000), "~height"),
+    (dict(height=250), "~height"), (dict(height="abc"), "~height"), (dict(height=256.5), "~height"),
+    (dict(nireq=-1), "~nireq"), (dict(track="yes"), "~track"), (dict(hri=1), "~hri"), (dict(mode="fast"), "~mode"),
+    (dict(target_frame=3), "~target_frame"), (dict(diagnostics_period=0), "~diagnostics_period"),
+    (dict(queue_size=0), "~queue_size"), (dict(model=""), "~model"),
+])
+def test_params_are_validated_with_one_line_naming_the_parameter(bad, name):
     Params().validate()
-    for bad in (dict(transport="theora"), dict(depth_source="lidar"), dict(depth_window=4),
-                dict(cameras=["a", "a"]), dict(slop=0)):
-        with pytest.raises(LwposeError, match="~"):
-            Params(**bad).validate()
+    with pytest.raises(LwposeError) as err:
+        Params(**bad).validate()
+    assert str(err.value).startswith(name) and "\n" not in str(err.value)
+
+
+def test_params_normalise_camera_strings_and_numbers():
+    p = Params(cameras="front, /back", height="320", min_score=1)
+    p.validate()
+    assert (p.cameras, p.height, p.min_score) == (["front", "back"], 320, 1.0)
+
+
+@pytest.mark.parametrize("bad, name", [(dict(rate="fast"), "~rate"), (dict(fov="wide"), "~fov"), (dict(fov=0), "~fov"),
+                                       (dict(rate=float("inf")), "~rate"), (dict(loop="no"), "~loop"),
+                                       (dict(video=3), "~video")])
+def test_video_publisher_params_are_validated(bad, name):
+    VideoParams().validate()
+    with pytest.raises(LwposeError) as err:
+        VideoParams(**bad).validate()
+    assert str(err.value).startswith(name)
+
+
+@pytest.mark.parametrize("k", [[np.inf, 0, 383.5, 0, 600, 287.5, 0, 0, 1], [600, 0, np.nan, 0, 600, 287.5, 0, 0, 1]])
+def test_camera_info_with_non_finite_k_is_bad(k):
+    with pytest.raises(convert.BadMessage, match="non-finite"):
+        convert.Pinhole.from_camera_info(CameraInfo(width=768, height=576, K=k))
+
+
+def test_registered_data_must_have_the_image_size():
+    convert.check_registered("depth image", (768, 576), (768, 576))
+    with pytest.raises(convert.BadMessage, match="depth image is 384x288 but the image is 768x576"):
+        convert.check_registered("depth image", (384, 288), (768, 576))
+
+
+def test_rep155_skeleton_order_swaps_eyes_and_ears_and_normalises():
+    kps = np.zeros((18, 3), np.float32)
+    for k, name in enumerate(KEYPOINTS_18):
+        kps[k] = (10 * k + 5, 20, 0.5)
+    kps[KEYPOINTS_18.index("left_ankle"), 2] = 0  # missing
+    person = Person(kps, 1.0, track_id=3)
+    points = sinks_hri.skeleton_points(person, 200, 40)
+    assert len(points) == 18
+    for slot, name in ((Skeleton2D.NOSE, "nose"), (Skeleton2D.LEFT_EYE, "left_eye"), (Skeleton2D.RIGHT_EYE, "right_eye"),
+                       (Skeleton2D.LEFT_EAR, "left_ear"), (Skeleton2D.RIGHT_EAR, "right_ear"),
+                       (Skeleton2D.RIGHT_WRIST, "right_wrist")):
+        k = KEYPOINTS_18.index(name)
+        assert (points[slot].x, points[slot].y, points[slot].c) == pytest.approx(((10 * k + 5) / 200, 0.5, 0.5))
+    assert (points[Skeleton2D.LEFT_ANKLE].x, points[Skeleton2D.LEFT_ANKLE].c) == (0.0, 0.0)
+    roi = sinks_hri.roi(person, 200, 40, Header())
+    assert 0 <= roi.xmin < roi.xmax <= 1 and 0 <= roi.ymin <= roi.ymax <= 1 and roi.c == pytest.approx(0.5)
+
+
+def test_detection_covariance_grows_with_distance_and_leaves_orientation_unset():
+    near, far = (np.array(sinks_people.covariance(d)).reshape(6, 6) for d in (1.0, 5.0))
+    assert 0 < near[0, 0] < far[0, 0] and near[0, 0] == near[1, 1] == near[2, 2]
+    assert far[3, 3] > 9999 and np.count_nonzero(far - np.diag(np.diag(far))) == 0
+
+
+def test_transform_apply_rotates_and_translates():
+    half = np.sqrt(0.5)  # 90 degrees about z
+    rt = (transform.rotation(0.0, 0.0, half, half), np.array([1.0, 2.0, 3.0]))
+    moved = transform.apply(np.array([[1.0, 0.0, 0.0], [np.nan, 0, 0]]), rt)
+    assert moved[0] == pytest.approx([1.0, 3.0, 3.0]) and np.isnan(moved[1]).all()
+
+
+# md5sums of upstream's definitions, as published in code generated from them:
+# hri_msgs (ros4hri/hri_msgs, ROS1 0.x line) by iviz (iviz_msgs Messages/HriMsgs/*.cs, "Md5Sum")
+# and rosserial (hri_msgs/IdsList.h getMD5); people_msgs/People (wg-perception/people) and
+# spencer_tracking_msgs/DetectedPerson(s) (spencer-project/spencer_people_tracking) by gennodejs
+# (msg/*.js, md5sum()).
+UPSTREAM_MD5 = {
+    "hri_msgs/IdsList": "84a63f55b5676f78b625e8a8bb809fe5",
+    "hri_msgs/NormalizedPointOfInterest2D": "eb224da30b2d872f41cf40e039cdb0d6",
+    "hri_msgs/NormalizedRegionOfInterest2D": "33eb96af02d4b1dd1457132b5c2149c2",
+    "hri_msgs/Skeleton2D": "efedc2dc59671380a1d9b497f0740be4",
+    "people_msgs/People": "18722f4b8db20cc2369740732357847b",
+    "spencer_tracking_msgs/DetectedPerson": "62855d424a3d5f142c0e8f5f63be52fe",
+    "spencer_tracking_msgs/DetectedPersons": "38e416cebb5dfd7363bde91113e7f3bd",
+}
+
+
+@pytest.mark.parametrize("msg_type", UPSTREAM_MD5)
+def test_message_md5sums_match_upstream(msg_type):
+    import importlib
+
+    package, name = msg_type.split("/")
+    cls = getattr(importlib.import_module(f"{package}.msg"), name)
+    assert (cls._type, cls._md5sum) == (msg_type, UPSTREAM_MD5[msg_type])

@@ -122,12 +122,22 @@ class Pinhole:
         k = msg.K
         if not (k[0] > 0 and k[4] > 0) or msg.width == 0 or msg.height == 0:
             raise BadMessage(f"camera_info is not calibrated (K = {list(k)}, {msg.width}x{msg.height})")
+        if not np.isfinite([k[0], k[2], k[4], k[5]]).all():
+            raise BadMessage(f"camera_info K has non-finite values (K = {list(k)})")
         return cls(k[0], k[4], k[2], k[5], msg.width, msg.height)
 
     def scaled(self, width: int, height: int) -> "Pinhole":
         """The same camera for an image resized to ``width`` x ``height``."""
         sx, sy = width / self.width, height / self.height
         return Pinhole(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
+
+
+def check_registered(what: str, size: tuple[int, int], image_size: tuple[int, int]) -> None:
+    """BadMessage unless ``size`` (width, height) of a depth image, cloud or camera_info is the
+    colour image's: registered data is pixel-aligned, another size would give wrong 3D."""
+    if tuple(size) != tuple(image_size):
+        raise BadMessage(f"{what} is {size[0]}x{size[1]} but the image is {image_size[0]}x{image_size[1]}; "
+                         f"it must be registered to the image (same size); no 3D for this frame")
 
 
 def sample(keypoints: np.ndarray, image_size: tuple[int, int], grid: np.ndarray, window: int = 5) -> np.ndarray:

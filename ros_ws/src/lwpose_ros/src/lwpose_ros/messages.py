@@ -94,6 +94,12 @@ def markers_msg(header, people: list[Person], positions: np.ndarray | None,
     return array, shown
 
 
+def confidence(person: Person) -> float:
+    """A person's confidence in [0, 1]: the mean score of its found keypoints."""
+    scores = person.keypoints[person.found, 2]
+    return float(np.clip(scores.mean(), 0.0, 1.0)) if len(scores) else 0.0
+
+
 def torso_centre(points: np.ndarray) -> np.ndarray | None:
     """Mean of the valid torso points (neck, shoulders, hips) of one person's (18, 3) points,
     else of all its valid points; None when it has none."""

@@ -12,96 +12,29 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
 import message_filters
 import numpy as np
 import rospy
-from geometry_msgs.msg import PoseArray
-from lwpose.draw import draw_people
 from lwpose.errors import LwposeError
-from lwpose_msgs.msg import PersonArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
-from visualization_msgs.msg import MarkerArray
 
-from . import convert, messages
+from . import convert, transform
+from .diagnostics import CameraStats, DiagnosticsPublisher
+from .frames import Frame, Sink
+from .params import Params
+from .sinks_lwpose import LwposeSink
 
 if TYPE_CHECKING:
     from lwpose.pipeline.engine import AsyncEngine, Result
 
-TRANSPORTS = ("raw", "compressed")
-DEPTH_SOURCES = ("none", "depth", "points")
 WARN_PERIOD = 5.0  # seconds between two identical warnings about one topic
 SYNC_WATCHDOG = 2.0  # seconds of images without synchronised depth before warning
 RETRY_WAIT = 0.002  # seconds the submitter waits for a free request before retrying
-
-
-@dataclass
-class Params:
-    """The node's private parameters (documented in docs/ros.md)."""
-
-    model: str = "human-pose-estimation-0001"
-    height: int = 256
-    mode: str = "latency"
-    nireq: int = 0
-    track: bool = True
-    smooth: bool = True
-    min_score: float = 0.0
-    queue_size: int = 2
-    slop: float = 0.05
-    frame_id: str = ""
-    transport: str = "raw"
-    cameras: list[str] = field(default_factory=list)
-    depth_source: str = "none"
-    depth_window: int = 5
-
-    @classmethod
-    def from_ros(cls) -> "Params":
-        """Read ``~name`` for every field, keeping the defaults above, and validate."""
-        values = {}
-        for name, default in vars(cls()).items():
-            value = rospy.get_param(f"~{name}", default)
-            if isinstance(default, bool) and not isinstance(value, bool):
-                raise LwposeError(f"~{name} must be true or false, not {value!r}")
-            if isinstance(default, (int, float, str)) and not isinstance(default, bool):
-                try:
-                    value = type(default)(value)
-                except (TypeError, ValueError):
-                    raise LwposeError(f"~{name} must be of type {type(default).__name__}, not {value!r}") from None
-            values[name] = value
-        cameras = values["cameras"]
-        if isinstance(cameras, str):
-            cameras = cameras.replace(",", " ").split()
-        values["cameras"] = [str(c).strip("/") for c in cameras]
-        params = cls(**values)
-        params.validate()
-        return params
-
-    def validate(self) -> None:
-        for name, allowed in (("transport", TRANSPORTS), ("depth_source", DEPTH_SOURCES)):
-            if getattr(self, name) not in allowed:
-                raise LwposeError(f"~{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
-        if self.queue_size < 1:
-            raise LwposeError(f"~queue_size must be at least 1, not {self.queue_size}")
-        if self.slop <= 0:
-            raise LwposeError(f"~slop must be positive (seconds), not {self.slop}")
-        if self.depth_window < 1 or self.depth_window % 2 == 0:
-            raise LwposeError(f"~depth_window must be a positive odd number of pixels, not {self.depth_window}")
-        if len(set(self.cameras)) != len(self.cameras) or "" in self.cameras:
-            raise LwposeError(f"~cameras must be distinct non-empty namespaces, not {self.cameras}")
-
-
-@dataclass
-class Frame:
-    """A converted image with what its result needs: header and the raw 3D messages."""
-
-    image: np.ndarray
-    header: Header
-    depth: Image | PointCloud2 | None = None
-    info: CameraInfo | None = None
+MAX_ASPECT = 8.0  # longer side / shorter side of an image the model is given (else dropped)
 
 
 class Warnings:
@@ -122,26 +55,22 @@ class Warnings:
 
 
 class Camera:
-    """One camera namespace: its subscriptions and publishers, pending frame and counters."""
+    """One camera namespace: its subscriptions, sinks, pending frame and statistics."""
 
-    def __init__(self, name: str, params: Params, offer, warn: Warnings) -> None:
+    def __init__(self, name: str, params: Params, offer, warn: Warnings, sinks: list[Sink]) -> None:
         self.name = name or "camera"
         self.params = params
         self._offer = offer
         self._warn = warn
         ns = f"{name}/" if name else ""
+        self.ns = ns
         self.image_topic = rospy.resolve_name(ns + ("image/compressed" if params.transport == "compressed" else "image"))
         self.depth_topic = rospy.resolve_name(ns + ("points" if params.depth_source == "points" else "depth"))
         self.info_topic = rospy.resolve_name(ns + "camera_info")
         self.pending: Frame | None = None
-        self.processed = 0
-        self.dropped = 0
-        self.marker_ids: set[int] = set()
+        self.stats = CameraStats(self.image_topic)
+        self.sinks: list[Sink] = [LwposeSink(ns), *sinks, self.stats]
         self.unmatched_since: float | None = None  # first image since depth last matched one
-        self.persons_pub = rospy.Publisher(f"~{ns}persons", PersonArray, queue_size=5)
-        self.markers_pub = rospy.Publisher(f"~{ns}markers", MarkerArray, queue_size=5)
-        self.poses_pub = rospy.Publisher(f"~{ns}people_poses", PoseArray, queue_size=5)
-        self.overlay_pub = rospy.Publisher(f"~{ns}overlay", Image, queue_size=2)
         self._subscribe()
 
     def _subscribe(self) -> None:
@@ -163,15 +92,23 @@ class Camera:
         image_sub.registerCallback(self._check_synced)
 
     def _convert(self, msg) -> np.ndarray | None:
+        """The BGR image of a message, or None (a warning, a rejected frame) when unusable."""
         try:
-            if isinstance(msg, CompressedImage):
-                return convert.compressed_to_bgr(msg)
-            return convert.image_to_bgr(msg)
+            image = convert.compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else convert.image_to_bgr(msg)
         except convert.BadMessage as exc:
             self._warn(self.image_topic, str(exc))
+            self.stats.on_reject()
             return None
+        h, w = image.shape[:2]
+        if max(h, w) > MAX_ASPECT * min(h, w):
+            self._warn(self.image_topic, f"image {w}x{h} is too elongated for the model (sides more than "
+                                         f"{MAX_ASPECT:g} times apart); frame dropped")
+            self.stats.on_reject()
+            return None
+        return image
 
     def _on_image(self, msg) -> None:
+        self.stats.on_input()
         image = self._convert(msg)
         if image is not None:
             self._offer(self, Frame(image, msg.header))
@@ -183,6 +120,7 @@ class Camera:
             self._offer(self, Frame(image, msg.header, depth, info))
 
     def _check_synced(self, msg) -> None:
+        self.stats.on_input()
         now = time.monotonic()
         if self.unmatched_since is None:
             self.unmatched_since = now
@@ -192,8 +130,8 @@ class Camera:
                                          f"{self.params.slop} s for {SYNC_WATCHDOG} s; nothing is published")
 
     def positions(self, frame: Frame, people: list) -> np.ndarray | None:
-        """(N, 18, 3) keypoint positions in metres (NaN = none), or None without 3D."""
-        if self.params.depth_source == "none":
+        """(N, 18, 3) keypoint positions in metres in the camera frame (NaN = none), or None without 3D."""
+        if not self.params.has_3d:
             return None
         keypoints = np.stack([p.keypoints for p in people]) if people else np.zeros((0, 18, 3), np.float32)
         size = (frame.image.shape[1], frame.image.shape[0])
@@ -201,10 +139,13 @@ class Camera:
         topic = self.depth_topic
         try:
             if self.params.depth_source == "points":
+                convert.check_registered("point cloud", (frame.depth.width, frame.depth.height), size)
                 return convert.points_at(keypoints, size, convert.cloud_to_xyz(frame.depth), window)
             topic = self.info_topic
             camera = convert.Pinhole.from_camera_info(frame.info)
+            convert.check_registered("camera_info", (camera.width, camera.height), size)
             topic = self.depth_topic
+            convert.check_registered("depth image", (frame.depth.width, frame.depth.height), size)
             return convert.deproject(keypoints, size, convert.depth_to_metres(frame.depth), camera, window)
         except convert.BadMessage as exc:
             self._warn(topic, str(exc))
@@ -221,11 +162,33 @@ class PoseNode:
         self._cond = threading.Condition()
         self._stopping = False
         self._next = 0
-        self.cameras = [Camera(name, params, self._offer, self.warn) for name in (params.cameras or [""])]
+        names = params.cameras or [""]
+        self.target = transform.TargetFrame(params.target_frame, self.warn) if params.target_frame else None
+        self.shared: list[Sink] = []
+        if params.hri:
+            from .sinks_hri import HriSink
+
+            self.shared.append(HriSink([n or "camera" for n in names]))
+        self.cameras = [Camera(name, params, self._offer, self.warn, self._sinks(k, len(names), name))
+                        for k, name in enumerate(names)]
         for cam in self.cameras:
             engine.add_stream(cam.name, partial(self._publish, cam))
+        self.diagnostics = DiagnosticsPublisher(
+            rospy.get_name(), {cam.name: cam.stats for cam in self.cameras},
+            {"model": str(engine.model.xml), "precision": precision_of(engine),
+             "input height": str(params.height), "mode": params.mode}, params.diagnostics_period)
         self._thread = threading.Thread(target=self._submit_loop, name="lwpose-submit", daemon=True)
         self._thread.start()
+
+    def _sinks(self, k: int, n: int, name: str) -> list[Sink]:
+        """The outputs of camera ``k`` of ``n`` beyond lwpose's own: the shared ones, 3D people."""
+        sinks = list(self.shared)
+        if self.params.has_3d:
+            from .sinks_people import DetectedPersonsSink, PeopleSink
+
+            ns = f"{name}/" if name else ""
+            sinks += [PeopleSink(ns), DetectedPersonsSink(ns, offset=k, step=n)]
+        return sinks
 
     def _offer(self, cam: Camera, frame: Frame) -> None:
         """Make ``frame`` the camera's pending frame; a frame it replaces is dropped."""
@@ -233,7 +196,7 @@ class PoseNode:
             if self._stopping:
                 return
             if cam.pending is not None:
-                cam.dropped += 1
+                cam.stats.on_drop()
             cam.pending = frame
             self._cond.notify_all()
 
@@ -257,12 +220,12 @@ class PoseNode:
             stamp = frame.header.stamp.to_sec() or time.time()
             try:
                 index = self.engine.try_submit(cam.name, frame.image, stamp, frame)
-            except RuntimeError as exc:  # the engine failed (logged with its cause): stop the node
-                rospy.logfatal(f"inference failed, shutting down: {exc!r} (cause: {exc.__cause__!r})")
-                rospy.signal_shutdown("inference failed")
-                return
-            except Exception as exc:  # noqa: BLE001 - this frame cannot be prepared; go on with the next
-                self.warn(cam.image_topic, f"frame rejected by the model: {exc}")
+            except Exception as exc:  # noqa: BLE001 - drop this frame, keep serving the next ones
+                cause = exc.__cause__ or exc
+                self.warn(cam.image_topic, f"inference failed, frame dropped: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}")
+                cam.stats.on_reject()
+                if isinstance(exc, RuntimeError):
+                    self._restart_engine()
                 continue
             if index is not None:
                 continue
@@ -270,32 +233,49 @@ class PoseNode:
                 if cam.pending is None:
                     cam.pending = frame
                 else:
-                    cam.dropped += 1
+                    cam.stats.on_drop()
                 self._cond.wait(RETRY_WAIT)
 
+    def _restart_engine(self) -> None:
+        """Replace an engine that failed (its error is sticky) by a fresh one on the same compiled
+        model; tracks restart. Results still in flight in the old engine are published."""
+        old = self.engine
+        try:
+            old.close()
+        except RuntimeError:
+            pass  # the failure already reported
+        self.engine = build_engine(self.params, old.model)
+        for cam in self.cameras:
+            self.engine.add_stream(cam.name, partial(self._publish, cam))
+        rospy.logwarn("inference engine restarted after a failed frame; track ids start anew")
+
     def _publish(self, cam: Camera, result: "Result") -> None:
-        """Engine result callback: publish persons, markers, poses and, if watched, the overlay.
+        """Engine result callback: fill the frame's output side, then hand the result to every sink.
 
         It never raises: an exception here would stop the engine for every camera."""
         frame: Frame = result.meta
-        header = Header(stamp=frame.header.stamp, frame_id=self.params.frame_id or frame.header.frame_id)
-        people = result.people
-        try:
-            positions = cam.positions(frame, people)
-            cam.persons_pub.publish(messages.persons_msg(header, people, positions))
-            markers, cam.marker_ids = messages.markers_msg(header, people, positions, cam.marker_ids)
-            cam.markers_pub.publish(markers)
-            cam.poses_pub.publish(messages.poses_msg(header, people, positions))
-            if cam.overlay_pub.get_num_connections() > 0:
-                overlay = draw_people(result.frame.copy(), people)
-                cam.overlay_pub.publish(convert.bgr_to_image(overlay, header))
-        except rospy.ROSException as exc:  # topics close during shutdown
-            rospy.logdebug(f"{cam.name}: result not published: {exc}")
-        except Exception:  # noqa: BLE001 - report and keep serving the other frames
-            rospy.logerr_throttle(WARN_PERIOD, f"{cam.image_topic}: publishing frame {result.index} failed:\n"
-                                               f"{traceback.format_exc()}")
+        frame_id = self.params.frame_id or frame.header.frame_id
+        frame.camera_header = Header(stamp=frame.header.stamp, frame_id=frame_id)
+        frame.out_header = frame.camera_header
+        positions = cam.positions(frame, result.people)
+        if self.target is not None:
+            frame.out_header = Header(stamp=frame.header.stamp, frame_id=self.params.target_frame)
+            if positions is not None:
+                rt = self.target.lookup(frame_id, frame.header.stamp)
+                if rt is None:
+                    positions = np.full(positions.shape, np.nan, np.float32)
+                else:
+                    positions, frame.origin = transform.apply(positions, rt), rt[1]
+        frame.positions = positions
+        for sink in cam.sinks:
+            try:
+                sink.write(result)
+            except rospy.ROSException as exc:  # topics close during shutdown
+                rospy.logdebug(f"{cam.name}: result not published: {exc}")
+            except Exception:  # noqa: BLE001 - report and keep serving the other sinks and frames
+                rospy.logerr_throttle(WARN_PERIOD, f"{cam.image_topic}: {type(sink).__name__} failed on frame "
+                                                   f"{result.index}:\n{traceback.format_exc()}")
         with self._cond:
-            cam.processed += 1
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -306,20 +286,31 @@ class PoseNode:
             self._stopping = True
             self._cond.notify_all()
         self._thread.join()
+        self.diagnostics.close()
         try:
             self.engine.close()
         except RuntimeError as exc:
             rospy.logerr(f"closing the engine: {exc!r} (cause: {exc.__cause__!r})")
         for cam in self.cameras:
-            rospy.loginfo(f"{cam.image_topic}: {cam.processed} frames processed, {cam.dropped} dropped")
+            s = cam.stats
+            rospy.loginfo(f"{cam.image_topic}: {s.processed} frames processed, {s.dropped} dropped, "
+                          f"{s.rejected} rejected")
 
 
-def build_engine(params: Params) -> "AsyncEngine":
-    """The shared model and async engine, configured as ``lwpose run`` does."""
+def precision_of(engine: "AsyncEngine") -> str:
+    from lwpose.backends import precision
+
+    return precision.actual(engine.compiled)
+
+
+def build_engine(params: Params, model=None) -> "AsyncEngine":
+    """The shared model (``model``, or loaded from ``~model``) and an async engine configured as
+    ``lwpose run`` does."""
     from lwpose.pipeline.engine import AsyncEngine
     from lwpose.runtime import PoseModel
 
-    model = PoseModel(params.model, height=params.height, mode=params.mode, nireq=params.nireq)
+    if model is None:
+        model = PoseModel(params.model, height=params.height, mode=params.mode, nireq=params.nireq)
     return AsyncEngine(model, nireq=params.nireq, track=params.track, smooth=params.smooth, min_score=params.min_score)
 
 

@@ -5,7 +5,7 @@ Publishes ``image`` (``sensor_msgs/Image``, bgr8) and ``camera_info`` (a pinhole
 
 Parameters: ``~video`` (path, required), ``~rate`` (Hz, 0 = the file's frame rate), ``~loop``
 (restart at the end, default true), ``~frame_id`` (default ``camera``), ``~fov`` (horizontal
-field of view in degrees, default 60).
+field of view in degrees, default 60); checked at start (:class:`lwpose_ros.params.VideoParams`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ import rospy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from lwpose.errors import LwposeError
+
 from .convert import bgr_to_image
+from .params import VideoParams
 
 
 def pinhole_info(width: int, height: int, fov_deg: float, header: Header) -> CameraInfo:
@@ -34,7 +37,12 @@ def pinhole_info(width: int, height: int, fov_deg: float, header: Header) -> Cam
 
 def main() -> int:
     rospy.init_node("video_publisher")
-    video = rospy.get_param("~video", "")
+    try:
+        params = VideoParams.from_ros()
+    except LwposeError as exc:
+        rospy.logfatal(f"{rospy.get_name()}: {exc}")
+        return 2
+    video = params.video
     if not video or not Path(video).is_file():
         rospy.logfatal(f"~video: video file {video!r} not found")
         return 2
@@ -43,10 +51,8 @@ def main() -> int:
         rospy.logfatal(f"~video: {video!r} is not a readable video")
         return 2
     fps = cap.get(cv2.CAP_PROP_FPS)
-    rate_hz = float(rospy.get_param("~rate", 0.0)) or (fps if fps > 0 else 30.0)
-    loop = bool(rospy.get_param("~loop", True))
-    frame_id = rospy.get_param("~frame_id", "camera")
-    fov = float(rospy.get_param("~fov", 60.0))
+    rate_hz = params.rate or (fps if fps > 0 else 30.0)
+    loop, frame_id, fov = params.loop, params.frame_id, params.fov
     image_pub = rospy.Publisher("image", Image, queue_size=2)
     info_pub = rospy.Publisher("camera_info", CameraInfo, queue_size=2)
     rospy.loginfo(f"publishing {video} at {rate_hz:.1f} Hz on {image_pub.resolved_name}")
