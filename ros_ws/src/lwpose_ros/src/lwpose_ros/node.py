@@ -133,7 +133,9 @@ class Camera:
         """(N, 18, 3) keypoint positions in metres in the camera frame (NaN = none), or None without 3D."""
         if not self.params.has_3d:
             return None
-        keypoints = np.stack([p.keypoints for p in people]) if people else np.zeros((0, 18, 3), np.float32)
+        if not people:
+            return np.zeros((0, 18, 3), np.float32)
+        keypoints = np.stack([p.keypoints for p in people])
         size = (frame.image.shape[1], frame.image.shape[0])
         window = self.params.depth_window
         topic = self.depth_topic
@@ -253,20 +255,12 @@ class PoseNode:
         """Engine result callback: fill the frame's output side, then hand the result to every sink.
 
         It never raises: an exception here would stop the engine for every camera."""
-        frame: Frame = result.meta
-        frame_id = self.params.frame_id or frame.header.frame_id
-        frame.camera_header = Header(stamp=frame.header.stamp, frame_id=frame_id)
-        frame.out_header = frame.camera_header
-        positions = cam.positions(frame, result.people)
-        if self.target is not None:
-            frame.out_header = Header(stamp=frame.header.stamp, frame_id=self.params.target_frame)
-            if positions is not None:
-                rt = self.target.lookup(frame_id, frame.header.stamp)
-                if rt is None:
-                    positions = np.full(positions.shape, np.nan, np.float32)
-                else:
-                    positions, frame.origin = transform.apply(positions, rt), rt[1]
-        frame.positions = positions
+        try:
+            self._locate(cam, result)
+        except Exception:  # noqa: BLE001 - publish in 2D rather than not at all
+            rospy.logerr_throttle(WARN_PERIOD, f"{cam.image_topic}: 3D of frame {result.index} failed:\n"
+                                               f"{traceback.format_exc()}")
+            result.meta.positions = None
         for sink in cam.sinks:
             try:
                 sink.write(result)
@@ -277,6 +271,22 @@ class PoseNode:
                                                    f"{result.index}:\n{traceback.format_exc()}")
         with self._cond:
             self._cond.notify_all()
+
+    def _locate(self, cam: Camera, result: "Result") -> None:
+        """Fill the frame's output side: headers, 3D positions (in ``~target_frame`` if set), origin."""
+        frame: Frame = result.meta
+        frame_id = self.params.frame_id or frame.header.frame_id
+        frame.camera_header = frame.out_header = Header(stamp=frame.header.stamp, frame_id=frame_id)
+        positions = cam.positions(frame, result.people)
+        if self.target is not None:
+            frame.out_header = Header(stamp=frame.header.stamp, frame_id=self.params.target_frame)
+            if positions is not None:
+                rt = self.target.lookup(frame_id, frame.header.stamp)
+                if rt is None:
+                    positions = np.full(positions.shape, np.nan, np.float32)
+                else:
+                    positions, frame.origin = transform.apply(positions, rt), rt[1]
+        frame.positions = positions
 
     def close(self) -> None:
         """Stop taking frames, finish in-flight requests (their results are still published), log counts."""
