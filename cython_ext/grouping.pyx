@@ -27,6 +27,7 @@ cdef int PAF_SAMPLES = reference.PAF_SAMPLES
 cdef double PAF_SAMPLE_THRESHOLD = reference.PAF_SAMPLE_THRESHOLD
 cdef int PAF_MIN_GOOD_SAMPLES = reference.PAF_MIN_GOOD_SAMPLES
 cdef double SHORT_LIMB = reference.SHORT_LIMB
+cdef int MERGE_MIN_GOOD_SAMPLES = reference.MERGE_MIN_GOOD_SAMPLES
 cdef int MIN_KEYPOINTS = reference.MIN_KEYPOINTS
 cdef double MIN_MEAN_SCORE = reference.MIN_MEAN_SCORE
 
@@ -208,9 +209,8 @@ cdef int assemble(const float[:, :, ::1] pafs, Peak** peaks, const int* npeaks, 
     """reference.assemble (with select_connections); `owner` is NK*MAX_PEAKS, the skeleton arrays
     (`ids` NK per skeleton, `count`, `total`, `alive`) have room for every possible skeleton.
     Returns the number of skeletons created (dead ones have alive = 0)."""
-    cdef int limb, ta, tb, nc, c, a, b, pa, pb, keep, drop, t, nsk = 0
+    cdef int limb, ta, tb, nc, c, a, b, pa, pb, t, nsk = 0
     cdef double score
-    cdef bint disjoint
     for limb in range(NL):
         ta = LIMB_A[limb]
         tb = LIMB_B[limb]
@@ -254,21 +254,78 @@ cdef int assemble(const float[:, :, ::1] pafs, Peak** peaks, const int* npeaks, 
                     total[pb] += peaks[ta][a].score + score
                     owner[ta * MAX_PEAKS + a] = pb
             elif pa != pb:
-                keep = min(pa, pb)
-                drop = max(pa, pb)
-                disjoint = True
-                for t in range(NK):
-                    if ids[keep * NK + t] >= 0 and ids[drop * NK + t] >= 0:
-                        disjoint = False
-                if disjoint:
-                    for t in range(NK):
-                        if ids[drop * NK + t] >= 0:
-                            ids[keep * NK + t] = ids[drop * NK + t]
-                            owner[t * MAX_PEAKS + ids[drop * NK + t]] = keep
-                    count[keep] += count[drop]
-                    total[keep] = total[keep] + total[drop] + score
-                    alive[drop] = 0
+                merge(pa, pb, score, owner, ids, count, total, alive)
+    merge_pieces(pafs, peaks, npeaks, cands, owner, ids, count, total, alive)
     return nsk
+
+
+cdef void merge(int pa, int pb, double score, int* owner, int* ids, int* count, double* total,
+                char* alive) noexcept nogil:
+    """reference.merge."""
+    cdef int keep = min(pa, pb), drop = max(pa, pb), t
+    for t in range(NK):
+        if ids[keep * NK + t] >= 0 and ids[drop * NK + t] >= 0:
+            return
+    for t in range(NK):
+        if ids[drop * NK + t] >= 0:
+            ids[keep * NK + t] = ids[drop * NK + t]
+            owner[t * MAX_PEAKS + ids[drop * NK + t]] = keep
+    count[keep] += count[drop]
+    total[keep] = total[keep] + total[drop] + score
+    alive[drop] = 0
+
+
+cdef void merge_pieces(const float[:, :, ::1] pafs, Peak** peaks, const int* npeaks, Candidate* cands,
+                       int* owner, int* ids, int* count, double* total, char* alive) noexcept nogil:
+    """reference.merge_pieces: only pairs whose ends belong to two skeletons are scored."""
+    cdef int limb, ta, tb, a, b, s, good, nc, c, pa, pb
+    cdef double vx, vy, norm, ux, uy, t, x, y, projection, score
+    cdef const Peak* qa
+    cdef const Peak* qb
+    for limb in range(NL):
+        ta = LIMB_A[limb]
+        tb = LIMB_B[limb]
+        qa = peaks[ta]
+        qb = peaks[tb]
+        nc = 0
+        for a in range(npeaks[ta]):
+            pa = owner[ta * MAX_PEAKS + a]
+            if pa < 0:
+                continue
+            for b in range(npeaks[tb]):
+                pb = owner[tb * MAX_PEAKS + b]
+                if pb < 0 or pb == pa:
+                    continue
+                vx = qb[b].x - qa[a].x
+                vy = qb[b].y - qa[a].y
+                norm = sqrt(vx * vx + vy * vy)
+                if norm < SHORT_LIMB:
+                    continue
+                ux = vx / norm
+                uy = vy / norm
+                score = 0.0
+                good = 0
+                for s in range(PAF_SAMPLES):
+                    t = <double>s / (PAF_SAMPLES - 1)
+                    x = qa[a].x + t * vx
+                    y = qa[a].y + t * vy
+                    projection = sample_bilinear(pafs[PAF_X[limb]], x, y) * ux + sample_bilinear(pafs[PAF_Y[limb]], x, y) * uy
+                    score = score + projection
+                    good += projection > PAF_SAMPLE_THRESHOLD
+                    if s + 1 - good > PAF_SAMPLES - MERGE_MIN_GOOD_SAMPLES:
+                        break
+                score = score / PAF_SAMPLES
+                if good >= MERGE_MIN_GOOD_SAMPLES and score > 0.0:
+                    cands[nc].score = score
+                    cands[nc].a = a
+                    cands[nc].b = b
+                    nc += 1
+        qsort(cands, nc, sizeof(Candidate), cmp_candidate)
+        for c in range(nc):
+            pa = owner[ta * MAX_PEAKS + cands[c].a]
+            pb = owner[tb * MAX_PEAKS + cands[c].b]
+            if pa != pb:
+                merge(pa, pb, cands[c].score, owner, ids, count, total, alive)
 
 
 cdef int rank_people(Peak** peaks, const int* ids, const int* count, const double* total,

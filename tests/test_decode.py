@@ -129,6 +129,35 @@ def test_missing_nose_merges_head_through_ear_limbs() -> None:
     assert np.all(keypoints[0, 1:, 2] > 0.75)
 
 
+@pytest.mark.parametrize("gap", [0.3, 0.5, 0.6])
+def test_legs_rejoin_body_through_weak_hip_limbs(gap: float) -> None:
+    """The neck-hip PAFs vanish on a `gap` fraction of the limb (the network's field is weak at
+    the waist): 2-3 of 10 samples fail, the first pass rejects the limbs and the legs form their
+    own pieces; the merge pass (MERGE_MIN_GOOD_SAMPLES) rejoins them. With 4 samples failing
+    the limbs stay rejected and the legs stay separate."""
+    person = TEMPLATE + (250.0, 60.0)
+    heatmaps, pafs = plant([person], 40, 64)
+    m = to_map(person)
+    yy, xx = np.mgrid[:40, :64]
+    for limb in (6, 9):  # neck-right hip, neck-left hip
+        a, b = LIMBS[limb]
+        middle = m[a] + 0.5 * (m[b] - m[a])
+        half = 0.5 * gap * np.hypot(*(m[b] - m[a]))
+        hole = np.abs(yy - middle[1]) <= half
+        for c in LIMB_PAF_CHANNELS[limb]:
+            pafs[c][hole] = 0.0
+    both_limbs = [reference.score_pairs(reference.find_peaks(heatmaps[a]), reference.find_peaks(heatmaps[b]),
+                                        pafs[LIMB_PAF_CHANNELS[n][0]], pafs[LIMB_PAF_CHANNELS[n][1]])[4][0]
+                  for n, (a, b) in enumerate(LIMBS) if n in (6, 9)]
+    keypoints, _ = both(heatmaps, pafs)
+    if gap < 0.6:
+        assert all(reference.MERGE_MIN_GOOD_SAMPLES <= g < reference.PAF_MIN_GOOD_SAMPLES for g in both_limbs)
+        assert len(keypoints) == 1 and np.all(keypoints[0, :, 2] > 0.75)
+    else:
+        assert all(g < reference.MERGE_MIN_GOOD_SAMPLES for g in both_limbs)
+        assert len(keypoints) == 3  # body and the two legs
+
+
 @pytest.mark.parametrize("offset", [0.0, 2.0, 3.0])
 def test_small_person_with_shoulders_at_the_neck_is_one_person(offset: float) -> None:
     """A person ~60 px tall whose shoulders lie `offset` px (< half a cell) beside the neck, with

@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "(usable as a `lwpose check` baseline); default: none")
     ev.add_argument("--save-predictions", metavar="FILE.json",
                     help="write the COCO results list (image_id, category_id, keypoints, score); default: none")
+    ev.add_argument("--analyze", action="store_true",
+                    help="also print the AP lost to each keypoint error kind and the worst images (default off)")
     ev.set_defaults(func=_eval)
 
     check = sub.add_parser(
@@ -63,6 +65,10 @@ def _eval(args: argparse.Namespace) -> int:
                                      progress=sys.stderr.isatty())
     predictions = result.pop("predictions")
     print(_summary(result))
+    if args.analyze:
+        from ..eval import analyze, coco
+
+        print(analyze.report(analyze.analyze(coco.load_dataset(args.images, args.annotations), predictions)))
     if args.json:
         _write(args.json, json.dumps(result, indent=2) + "\n")
     if args.save_predictions:

@@ -11,7 +11,9 @@ Steps (see docs/decoding.md):
    shorter than ``SHORT_LIMB`` has no measurable direction and is accepted, scored by the
    length of the mean PAF vector;
 4. assembly: limbs in ``LIMBS`` order, connections by decreasing score, each candidate used at
-   most once per limb; a connection starts, extends or merges person skeletons.
+   most once per limb; a connection starts, extends or merges person skeletons;
+5. merging: limbs between two skeletons with disjoint keypoint types are reconsidered with a
+   lower PAF bar, and those skeletons merge.
 
 All arithmetic is float64 in a fixed order so that the Cython backend reproduces it bit for bit;
 ties are broken by explicit secondary keys.
@@ -38,6 +40,11 @@ PAF_MIN_GOOD_SAMPLES = 9
 #: in the same or adjacent cells and their offset is sub-cell refinement noise. It is accepted
 #: without the projection test, scored by the length of the mean PAF vector (docs/decoding.md).
 SHORT_LIMB = 0.5
+#: Second pass (after assembly): two skeletons with disjoint keypoint types are merged through a
+#: limb joining them when at least this many of its PAF_SAMPLES projections exceed
+#: PAF_SAMPLE_THRESHOLD (and the mean projection is positive): a lower bar than
+#: PAF_MIN_GOOD_SAMPLES, since both ends are already confirmed keypoints of a person.
+MERGE_MIN_GOOD_SAMPLES = 7
 #: People with fewer found keypoints are dropped.
 MIN_KEYPOINTS = 3
 #: People whose (sum of keypoint and limb scores) / found keypoints is below this are dropped.
@@ -146,14 +153,13 @@ def sample_bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarr
     return top * (1.0 - fy) + bottom * fy
 
 
-def limb_candidates(peaks_a: np.ndarray, peaks_b: np.ndarray, paf_x: np.ndarray, paf_y: np.ndarray) -> list[tuple[float, int, int]]:
-    """(score, index a, index b) of every accepted candidate limb between two peak sets.
+def score_pairs(peaks_a: np.ndarray, peaks_b: np.ndarray, paf_x: np.ndarray, paf_y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Score every pair (a, b) of two peak sets (a-major order) on a limb's PAF.
 
-    The PAF is sampled at PAF_SAMPLES points from a to b. A segment at least SHORT_LIMB long is
-    scored by the mean PAF projection onto its unit direction and accepted when at least
-    PAF_MIN_GOOD_SAMPLES projections exceed PAF_SAMPLE_THRESHOLD and the score is positive. A
-    shorter segment (coincident endpoints included) is always accepted; its score is the length
-    of the mean PAF vector, i.e. the mean projection onto the PAF's own mean direction.
+    The PAF is sampled at PAF_SAMPLES points from a to b. Returns index a, index b, whether the
+    segment is shorter than SHORT_LIMB, the mean projection onto the segment's unit direction
+    ("directed" score), the number of projections above PAF_SAMPLE_THRESHOLD, and the length of
+    the mean PAF vector (the score of a short segment).
     """
     ia, ib = np.meshgrid(np.arange(len(peaks_a)), np.arange(len(peaks_b)), indexing="ij")
     ia, ib = ia.ravel(), ib.ravel()
@@ -176,8 +182,20 @@ def limb_candidates(peaks_a: np.ndarray, peaks_b: np.ndarray, paf_x: np.ndarray,
         good += projection > PAF_SAMPLE_THRESHOLD
         sum_x = sum_x + px
         sum_y = sum_y + py
-    directed = total / PAF_SAMPLES
-    score = np.where(short, np.sqrt(sum_x * sum_x + sum_y * sum_y) / PAF_SAMPLES, directed)
+    return ia, ib, short, total / PAF_SAMPLES, good, np.sqrt(sum_x * sum_x + sum_y * sum_y) / PAF_SAMPLES
+
+
+def limb_candidates(peaks_a: np.ndarray, peaks_b: np.ndarray, paf_x: np.ndarray, paf_y: np.ndarray) -> list[tuple[float, int, int]]:
+    """(score, index a, index b) of every accepted candidate limb between two peak sets.
+
+    A segment at least SHORT_LIMB long is scored by the mean PAF projection onto its unit
+    direction and accepted when at least PAF_MIN_GOOD_SAMPLES projections exceed
+    PAF_SAMPLE_THRESHOLD and the score is positive. A shorter segment (coincident endpoints
+    included) is always accepted; its score is the length of the mean PAF vector, i.e. the mean
+    projection onto the PAF's own mean direction.
+    """
+    ia, ib, short, directed, good, mean_length = score_pairs(peaks_a, peaks_b, paf_x, paf_y)
+    score = np.where(short, mean_length, directed)
     accepted = short | ((good >= PAF_MIN_GOOD_SAMPLES) & (directed > 0.0))
     return [(float(s), int(a), int(b)) for s, a, b in zip(score[accepted], ia[accepted], ib[accepted])]
 
@@ -211,7 +229,8 @@ def assemble(peaks: list[np.ndarray], pafs: np.ndarray) -> list[Skeleton]:
 
     For a chosen connection (a, b): neither end owned → new skeleton; one end owned → the other
     joins that skeleton if its slot is free; both owned by different skeletons with disjoint
-    keypoints → they merge into the older one. Otherwise the connection is ignored.
+    keypoints → they merge into the older one. Otherwise the connection is ignored. Then
+    :func:`merge_pieces` joins remaining pieces through limbs with weaker PAF support.
     """
     skeletons: list[Skeleton | None] = []
     owner = [[-1] * len(p) for p in peaks]
@@ -243,16 +262,45 @@ def assemble(peaks: list[np.ndarray], pafs: np.ndarray) -> list[Skeleton]:
                     sk.total += peaks[ta][a, 2] + score
                     owner[ta][a] = pb
             elif pa != pb:
-                keep, drop = skeletons[min(pa, pb)], skeletons[max(pa, pb)]
-                if all(i < 0 or j < 0 for i, j in zip(keep.ids, drop.ids)):
-                    for t, i in enumerate(drop.ids):
-                        if i >= 0:
-                            keep.ids[t] = i
-                            owner[t][i] = min(pa, pb)
-                    keep.count += drop.count
-                    keep.total = keep.total + drop.total + score
-                    skeletons[max(pa, pb)] = None
+                merge(skeletons, owner, pa, pb, score)
+    merge_pieces(peaks, pafs, skeletons, owner)
     return [sk for sk in skeletons if sk is not None]
+
+
+def merge(skeletons: list[Skeleton | None], owner: list[list[int]], pa: int, pb: int, score: float) -> None:
+    """Merge skeletons pa and pb (into the older one) through a limb of ``score`` when their
+    keypoint types are disjoint; otherwise leave them."""
+    keep, drop = skeletons[min(pa, pb)], skeletons[max(pa, pb)]
+    if all(i < 0 or j < 0 for i, j in zip(keep.ids, drop.ids)):
+        for t, i in enumerate(drop.ids):
+            if i >= 0:
+                keep.ids[t] = i
+                owner[t][i] = min(pa, pb)
+        keep.count += drop.count
+        keep.total = keep.total + drop.total + score
+        skeletons[max(pa, pb)] = None
+
+
+def merge_pieces(peaks: list[np.ndarray], pafs: np.ndarray, skeletons: list[Skeleton | None], owner: list[list[int]]) -> None:
+    """Second pass: reconsider the limbs between keypoints of two different skeletons with the
+    lower bar MERGE_MIN_GOOD_SAMPLES, and merge skeletons with disjoint keypoint types.
+
+    Limbs in LIMBS order; per limb, the long candidates whose ends belong to two skeletons (at
+    the start of the limb) by decreasing score (ties: index a, then b); owners are looked up
+    again before each merge. Short segments are left out: the first pass accepted them all.
+    """
+    for (ta, tb), (cx, cy) in zip(LIMBS, LIMB_PAF_CHANNELS):
+        if len(peaks[ta]) == 0 or len(peaks[tb]) == 0:
+            continue
+        own_a, own_b = np.array(owner[ta]), np.array(owner[tb])
+        ia, ib, short, directed, good, _ = score_pairs(peaks[ta], peaks[tb], pafs[cx], pafs[cy])
+        between = (own_a[ia] >= 0) & (own_b[ib] >= 0) & (own_a[ia] != own_b[ib])
+        accepted = between & ~short & (good >= MERGE_MIN_GOOD_SAMPLES) & (directed > 0.0)
+        candidates = zip(directed[accepted].tolist(), ia[accepted].tolist(), ib[accepted].tolist())
+        for score, a, b in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
+            pa, pb = owner[ta][a], owner[tb][b]
+            if pa != pb:
+                merge(skeletons, owner, pa, pb, score)
 
 
 def decode(heatmaps: np.ndarray, pafs: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
