@@ -51,18 +51,26 @@ class PoseServing(kserve.Model):
         name: served model name.
         model: the runtime model (store name, directory or .xml is resolved by ``PoseModel``).
         nireq: infer requests in the queue (0 = OpenVINO's optimal number for the mode).
+        native: serve the IR as it is, its own input and outputs (FP32 [1, 3, 256, 456] for the Open
+            Model Zoo IR), as OpenVINO Model Server does; for testing clients against that form.
     """
 
-    def __init__(self, name: str, model: PoseModel, nireq: int = 0) -> None:
+    def __init__(self, name: str, model: PoseModel, nireq: int = 0, native: bool = False) -> None:
         super().__init__(name)
         self.model = model
         self.nireq = nireq
+        self.native = native
+        self._compiled: ov.CompiledModel | None = None
         self._queue: ov.AsyncInferQueue | None = None
         self._free: asyncio.Semaphore | None = None
 
     def load(self) -> bool:
         self.model.config = precision.with_hint(self.model.config)
-        compiled = self.model.compile((self.model.height, -1))
+        if self.native:
+            compiled = self.model.core.compile_model(str(self.model.xml), self.model.device, self.model.config)
+        else:
+            compiled = self.model.compile((self.model.height, -1))
+        self._compiled = compiled
         self.nireq = self.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._queue = ov.AsyncInferQueue(compiled, self.nireq)
         self._queue.set_callback(self._on_done)
@@ -72,9 +80,13 @@ class PoseServing(kserve.Model):
         return True
 
     def get_input_types(self) -> list[dict]:
+        if self.native:
+            return [_port_type(port) for port in self._compiled.inputs]
         return [{"name": "image", "datatype": "UINT8", "shape": [1, self.model.height, -1, 3]}]
 
     def get_output_types(self) -> list[dict]:
+        if self.native:
+            return [_port_type(port) for port in self._compiled.outputs]
         cells = self.model.height // self.model.stride
         return [{"name": "heatmaps", "datatype": "FP32", "shape": [1, 19, cells, -1]},
                 {"name": "pafs", "datatype": "FP32", "shape": [1, 38, cells, -1]}]
@@ -90,6 +102,8 @@ class PoseServing(kserve.Model):
         if len(payload.inputs) != 1:
             raise kserve.errors.InvalidInput(f"expected 1 input, got {len(payload.inputs)}")
         tensor = payload.inputs[0].as_numpy()
+        if self.native:
+            return np.ascontiguousarray(tensor)  # OpenVINO checks it
         height, stride = self.model.height, self.model.stride
         if tensor.dtype != np.uint8 or tensor.ndim != 4 or tensor.shape[0] != 1 or tensor.shape[1] != height \
                 or tensor.shape[3] != 3 or tensor.shape[2] % stride or tensor.shape[2] == 0:
@@ -107,8 +121,10 @@ class PoseServing(kserve.Model):
         async with self._free:  # start_async would block the loop while every request is busy
             self._queue.start_async(tensor, (loop, future, self.model._output_index), share_inputs=True)
             heatmaps, pafs = await future
+        names = [self._compiled.outputs[i].get_any_name() for i in self.model._output_index] if self.native \
+            else ["heatmaps", "pafs"]
         outputs = []
-        for name, data in (("heatmaps", heatmaps), ("pafs", pafs)):
+        for name, data in zip(names, (heatmaps, pafs)):
             out = InferOutput(name, list(data.shape), "FP32")
             out.set_data_from_numpy(data, binary_data=True)
             outputs.append(out)
@@ -121,6 +137,13 @@ class PoseServing(kserve.Model):
         super().stop()
 
 
+def _port_type(port: ov.Output) -> dict:
+    """KServe v2 metadata of an OpenVINO port (dynamic dimensions as -1)."""
+    datatypes = {ov.Type.f32: "FP32", ov.Type.f16: "FP16", ov.Type.u8: "UINT8"}
+    shape = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
+    return {"name": port.get_any_name(), "datatype": datatypes[port.get_element_type()], "shape": shape}
+
+
 def served_name(model: str | Path) -> str:
     """The default served name: the store name, else the model directory's or .xml's name."""
     path = Path(model)
@@ -130,10 +153,10 @@ def served_name(model: str | Path) -> str:
 
 
 def serve(model: str | Path, *, name: str | None = None, height: int = 256, host: str = "127.0.0.1",
-          grpc_port: int, http_port: int, device: str = "CPU", nireq: int = 0) -> None:
+          grpc_port: int, http_port: int, device: str = "CPU", nireq: int = 0, native: bool = False) -> None:
     """Serve ``model`` until SIGINT or SIGTERM (requests in flight finish first)."""
     pose = PoseModel(model, height=height, device=device, mode="throughput", nireq=nireq)
-    serving = PoseServing(name or served_name(model), pose, nireq)
+    serving = PoseServing(name or served_name(model), pose, nireq, native)
     serving.load()
     server = _ModelServer(host, http_port=http_port, grpc_port=grpc_port)
     server.start([serving])

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="CPU", help="OpenVINO device (default %(default)s)")
     parser.add_argument("--nireq", type=int, default=0,
                         help="infer requests (default 0: OpenVINO's optimal number in throughput mode)")
+    parser.add_argument("--native-input", action="store_true",
+                        help="serve the IR's own input and outputs as OpenVINO Model Server does (FP32 "
+                             "[1, 3, 256, 456] NCHW for the Open Model Zoo IR) instead of u8 frames of any width")
     parser.set_defaults(func=run)
 
 
@@ -44,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
     from ..serve import serve
 
     serve(args.model, name=args.served_name, height=args.height, host=args.host, grpc_port=args.grpc_port,
-          http_port=args.http_port, device=args.device, nireq=args.nireq)
+          http_port=args.http_port, device=args.device, nireq=args.nireq, native=args.native_input)
     return 0
