@@ -14,6 +14,7 @@ gets requests again after ``probe_after`` seconds.
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import math
 import threading
@@ -147,8 +148,9 @@ class _Server:
             if status in _GRPC_DOWN or (status.isdigit() and int(status) >= 500) or status == "None":
                 raise ServerDown(f"{self.url}: {exc.message()}") from None
             raise LwposeError(f"{self.url}: {exc.message()}") from None
-        except (OSError, TimeoutError) as exc:  # HTTP: connection refused or reset, timeouts
-            raise ServerDown(f"{self.url}: {exc}") from None
+        except (OSError, http.client.HTTPException) as exc:  # HTTP: refused, reset, closed, timeouts
+            self._local.client = None  # a new connection next time
+            raise ServerDown(f"{self.url}: {exc!r}") from None
 
     def fetch_spec(self) -> Spec:
         if self.spec is None:
