@@ -14,7 +14,7 @@ from . import __version__
 from .errors import LwposeError
 
 #: Command modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("infer", "run", "bench", "models", "convert", "eval", "train")
+COMMAND_MODULES = ("infer", "run", "bench", "serve", "models", "convert", "eval", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:
