@@ -31,7 +31,7 @@ def atomic_output(path: str | Path, *, flag: str | None = None) -> Iterator[Path
         os.close(fd)
         os.chmod(name, 0o666 & ~_umask())  # mkstemp makes it private; the output is an ordinary file
     except OSError as exc:
-        raise LwposeError(f"cannot write {label}: {exc.strerror or exc}") from None
+        raise LwposeError(f"{label}: cannot write it ({exc.strerror or exc})") from None
     tmp = Path(name)
     try:
         yield tmp
@@ -39,7 +39,7 @@ def atomic_output(path: str | Path, *, flag: str | None = None) -> Iterator[Path
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        raise LwposeError(f"cannot write {label}: {exc.strerror or exc}") from None
+        raise LwposeError(f"{label}: cannot write it ({exc.strerror or exc})") from None
     finally:
         with suppress(OSError):
             tmp.unlink()

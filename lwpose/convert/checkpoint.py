@@ -25,8 +25,8 @@ def load_file(path: Path) -> object:
     except pickle.UnpicklingError as exc:
         reason = _unpickler_reason(str(exc))
         if reason is not None:
-            raise LwposeError(f"cannot read checkpoint {path}: it holds more than tensors and plain data, and "
-                              f"loading it could run code, so it is refused ({reason})") from None
+            raise LwposeError(f"cannot read checkpoint {path}: corrupt or not a torch checkpoint (it holds more "
+                              f"than tensors and plain data, which lwpose never loads: {reason})") from None
         raise LwposeError(f"cannot read checkpoint {path}: corrupt or not a torch checkpoint "
                           f"(UnpicklingError {_first_line(str(exc))})") from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file makes the unpickler fail in many ways
