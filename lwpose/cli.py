@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 
 from . import __version__
 from .errors import LwposeError
+from .fsutil import Terminated
 
 #: Command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = ("infer", "run", "bench", "serve", "models", "convert", "eval", "train")
@@ -43,9 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     except LwposeError as exc:
         print(f"lwpose {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"lwpose {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+    except BrokenPipeError:  # the reader of stdout went away (`lwpose ... --json - | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush fails silently too
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

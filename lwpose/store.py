@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
@@ -21,6 +23,12 @@ from .pose import KEYPOINTS_18
 
 DEFAULT_MODEL = "human-pose-estimation-0001"
 METADATA_FILE = "lwpose.json"
+#: Model names: letters, digits, ``.``, ``_``, ``+``, ``-``; not starting with a dot; at most 100 characters.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}")
+#: The output stride of every network of the Lightweight OpenPose family.
+STRIDE = 8
+LAYOUTS = ("NCHW", "NHWC")
+ELEMENT_TYPES = ("u8", "f32")
 
 _OMZ_URL = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1"
 
@@ -117,6 +125,7 @@ def fetch(name: str = DEFAULT_MODEL, mirror: str | Path | None = None, force: bo
 
 def _install(tmp_dir: Path, target: Path) -> None:
     """Replace ``target`` by the complete model directory ``tmp_dir`` (a ``TemporaryDirectory``)."""
+    tmp_dir.chmod(0o777 & ~_umask())  # TemporaryDirectory makes it private; models are not
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp_dir, target)
@@ -129,8 +138,7 @@ def register(name: str, model_dir: str | Path) -> Path:
     for required in ("model.xml", "model.bin", METADATA_FILE):
         if not (model_dir / required).is_file():
             raise LwposeError(f"{model_dir}: {required} is missing; is it `lwpose convert` output?")
-    if not name or "/" in name or name.startswith("."):
-        raise LwposeError(f"invalid model name {name!r}")
+    check_name(name)
     target = models_dir() / name
     if target.resolve() == model_dir.resolve():
         return target
@@ -139,6 +147,20 @@ def register(name: str, model_dir: str | Path) -> Path:
         shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
         _install(Path(tmp), target)
     return target
+
+
+def check_name(name: str) -> None:
+    """LwposeError unless ``name`` is a valid model name (see :data:`NAME_PATTERN`)."""
+    if not NAME_PATTERN.fullmatch(name):
+        shown = repr(name) if len(name) <= 40 else f"{name[:40]!r}... ({len(name)} characters)"
+        raise LwposeError(f"invalid model name {shown}: use at most 100 letters, digits, '.', '_', '+' or '-', "
+                          "not starting with '.'")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def installed() -> list[str]:
@@ -179,8 +201,40 @@ def metadata(xml: Path) -> dict:
             raise LwposeError(f"{meta_file}: invalid JSON ({exc})") from None
         if not isinstance(meta, dict) or not {"input", "outputs"} <= meta.keys():
             raise LwposeError(f"{meta_file}: not lwpose model metadata (no 'input' and 'outputs')")
+        check_metadata(meta, meta_file)
         return meta
     for known in KNOWN_MODELS.values():
         if xml.name in known.files:
             return known.metadata
     raise LwposeError(f"{xml}: no {METADATA_FILE} beside it; convert the model with `lwpose convert`")
+
+
+def check_metadata(meta: dict, source: Path | str) -> None:
+    """LwposeError naming ``source`` and the field for any metadata field the runtime cannot use."""
+    def bad(field: str, rule: str, value: object) -> LwposeError:
+        return LwposeError(f"{source}: {field} must be {rule}, got {json.dumps(value)}")
+
+    def number(value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if "stride" in meta and (meta["stride"] != STRIDE or not number(meta["stride"])):
+        raise bad("stride", f"{STRIDE} (the output stride of the Lightweight OpenPose family)", meta["stride"])
+    spec = meta["input"]
+    if not isinstance(spec, dict):
+        raise bad("input", "an object", spec)
+    if spec.get("layout") not in LAYOUTS:
+        raise bad("input.layout", " or ".join(LAYOUTS), spec.get("layout"))
+    if spec.get("element_type") not in ELEMENT_TYPES:
+        raise bad("input.element_type", " or ".join(ELEMENT_TYPES), spec.get("element_type"))
+    if not isinstance(spec.get("normalisation_in_graph"), bool):
+        raise bad("input.normalisation_in_graph", "true or false", spec.get("normalisation_in_graph"))
+    for field in ("mean", "scale"):
+        if field in spec or not spec["normalisation_in_graph"]:
+            value = spec.get(field)
+            if not number(value) or (field == "scale" and value <= 0):
+                raise bad(f"input.{field}", "a finite number" + (" above 0" if field == "scale" else ""), value)
+    outputs = meta["outputs"]
+    for role in ("heatmaps", "pafs"):
+        name = outputs.get(role) if isinstance(outputs, dict) else None
+        if not isinstance(name, str) or not name:
+            raise bad(f"outputs.{role}", "an output name", name)

@@ -142,7 +142,7 @@ def bad_cases(work: Path, imported_checkpoint: Path, ir_path: Path) -> dict[str,
         "output is a file": (["convert", checkpoint, "-o", str(work / "a_file")], "not a model directory"),
         "IR of another network": (["import-ir", str(work / "other.xml")], "not an IR of the Lightweight OpenPose family"),
         "IR missing": (["import-ir", str(work / "nope.xml")], "does not exist"),
-        "IR unwritable output": (["import-ir", str(ir_path), "-o", str(work / "a_file/x.pth")], "cannot write checkpoint"),
+        "IR unwritable output": (["import-ir", str(ir_path), "-o", str(work / "a_file/x.pth")], "cannot write it"),
     }
 
 

@@ -19,10 +19,10 @@ def test_finetune_imported_ir_then_convert_and_run(ir_path: Path, coco_mini: Pat
     annotations, images = coco_mini / "person_keypoints_mini.json", coco_mini / "images"
     try:
         assert main(["import-ir", str(ir_path), "-o", str(tmp_path / "hpe0001.pth")]) == 0
-        prepare_labels(annotations, tmp_path / "labels.pkl", progress=False)
+        prepare_labels(annotations, tmp_path / "labels.json", progress=False)
         run = tmp_path / "finetune"
         assert main(["train", "run", "--config", str(ROOT / "configs/finetune-hpe0001.yaml"),
-                     "--init", str(tmp_path / "hpe0001.pth"), "--train-labels", str(tmp_path / "labels.pkl"),
+                     "--init", str(tmp_path / "hpe0001.pth"), "--train-labels", str(tmp_path / "labels.json"),
                      "--train-images", str(images), "--val-annotations", str(annotations), "--val-images", str(images),
                      "--val-height", "256", "--out", str(run), "--iterations", "2", "--val-every", "2",
                      "--input-size", "128", "--batch-size", "2", "--num-workers", "0", "--threads", "1",

@@ -38,7 +38,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def labels(coco_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("labels") / "labels.pkl"
+    out = tmp_path_factory.mktemp("labels") / "labels.json"
     prepare_labels(coco_mini / "person_keypoints_mini.json", out, progress=False)
     return out
 
@@ -127,7 +127,7 @@ def test_config_precedence(tmp_path: Path) -> None:
     from lwpose.errors import LwposeError
     from lwpose.train.config import make_config
 
-    (tmp_path / "c.yaml").write_text("train_labels: a.pkl\ntrain_images: imgs\nbase_lr: 4e-5\nbatch_size: 8\n")
+    (tmp_path / "c.yaml").write_text("train_labels: a.json\ntrain_images: imgs\nbase_lr: 4e-5\nbatch_size: 8\n")
     cfg = make_config(tmp_path / "c.yaml", base={"batch_size": 4, "iterations": 7}, batch_size=None, iterations=9)
     assert (cfg.base_lr, cfg.batch_size, cfg.iterations, cfg.input_size) == (4e-5, 8, 9, 368)
     with pytest.raises(LwposeError, match="input_size must be a multiple of 8"):
@@ -149,7 +149,7 @@ def test_torchrun_two_processes(labels: Path, coco_mini: Path, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("case, message", [
-    ("labels-not-pickle", "not a prepared-labels pickle"),
+    ("labels-not-labels", "not lwpose training labels"),
     ("batch-too-big", "fewer than one batch"),
     ("images-missing", "image folder .* does not exist"),
     ("out-taken", "already holds a run"),
@@ -160,7 +160,7 @@ def test_bad_inputs(case: str, message: str, labels: Path, coco_mini: Path, smok
                     capsys: pytest.CaptureFixture) -> None:
     images, out = coco_mini / "images", tmp_path / "run"
     extra: list[str] = []
-    if case == "labels-not-pickle":
+    if case == "labels-not-labels":
         labels = coco_mini / "person_keypoints_mini.json"
     elif case == "batch-too-big":
         extra = ["--batch-size", "64"]

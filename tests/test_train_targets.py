@@ -29,7 +29,7 @@ def person(**points: tuple[float, float]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def labels_path(coco_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("labels") / "labels.pkl"
+    out = tmp_path_factory.mktemp("labels") / "labels.json"
     prepare_labels(coco_mini / ANNOTATIONS, out, progress=False)
     return out
 
@@ -163,8 +163,8 @@ def test_bad_annotation_files(coco_mini: Path, tmp_path: Path) -> None:
     for path, message in ((tmp_path / "missing.json", "does not exist"), (not_json, "not JSON"),
                           (instances, "no person keypoints"), (tiny, "no person qualifies")):
         with pytest.raises(LwposeError, match=message):
-            prepare_labels(path, tmp_path / "out.pkl", progress=False)
-    with pytest.raises(LwposeError, match="not a prepared-labels pickle"):
+            prepare_labels(path, tmp_path / "out.json", progress=False)
+    with pytest.raises(LwposeError, match="not lwpose training labels"):
         load_labels(not_json)
 
 

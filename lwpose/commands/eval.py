@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from pathlib import Path
 
 from ..errors import LwposeError
+from ..fsutil import atomic_write
 from ..store import DEFAULT_MODEL
 
 DEFAULT_HEIGHT = 368
@@ -79,8 +80,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from ..eval import baseline
 
-    if args.tolerance < 0:
-        raise LwposeError(f"--tolerance must be >= 0, not {args.tolerance}")
+    if not math.isfinite(args.tolerance) or args.tolerance < 0:
+        raise LwposeError(f"--tolerance must be a finite number >= 0, not {args.tolerance}")
     base = baseline.load(args.baseline)
     if base.metrics is None and not args.update:
         raise LwposeError(f"--baseline {args.baseline}: has no metrics yet; run with --update to measure them")
@@ -112,7 +113,4 @@ def _summary(result: dict) -> str:
 
 
 def _write(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text)
-    except OSError as exc:
-        raise LwposeError(f"cannot write {path}: {exc.strerror}") from None
+    atomic_write(path, text)

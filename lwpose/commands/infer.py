@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import LwposeError
+from ..fsutil import atomic_write
 from ..media import IMAGE_SUFFIXES, image_files
 from ..store import DEFAULT_MODEL
 
@@ -60,30 +61,29 @@ def run(args: argparse.Namespace) -> int:
     model = PoseModel(args.model, height=args.height)
 
     results, names = [], set()
-    for path in images:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            failures.append(f"{path}: cannot read the image (not an image file, or unreadable)")
-            _report(failures[-1])
-            continue
-        people = [p for p in model(image) if p.score >= args.min_score]
-        out_file = out_dir / f"{_unique(path.stem, names)}.jpg"
-        if not cv2.imwrite(str(out_file), draw_people(image.copy(), people)):
-            raise LwposeError(f"cannot write {out_file}")
-        result = {"image": str(path), "width": image.shape[1], "height": image.shape[0],
-                  "people": [p.to_dict() for p in people]}
-        if to_stdout:
-            print(json.dumps(result), flush=True)
-        results.append(result)
-        print(f"{path}: {len(people)} {'person' if len(people) == 1 else 'people'} "
-              f"({image.shape[1]}x{image.shape[0]}) -> {out_file}", file=say, flush=True)
-
-    if json_file:
-        try:
-            json_file.write_text("[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]\n")  # an image a line
-        except OSError as exc:
-            raise LwposeError(f"--json {json_file}: cannot write it ({exc.strerror})") from None
-        print(f"wrote {json_file} ({len(results)} images)", file=say)
+    try:
+        for path in images:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                failures.append(f"{path}: cannot read the image (not an image file, or unreadable)")
+                _report(failures[-1])
+                continue
+            people = [p for p in model(image) if p.score >= args.min_score]
+            out_file = out_dir / f"{_unique(path.stem, names)}.jpg"
+            if not cv2.imwrite(str(out_file), draw_people(image.copy(), people)):
+                raise LwposeError(f"cannot write {out_file}")
+            result = {"image": str(path), "width": image.shape[1], "height": image.shape[0],
+                      "people": [p.to_dict() for p in people]}
+            if to_stdout:
+                print(json.dumps(result), flush=True)
+            results.append(result)
+            print(f"{path}: {len(people)} {'person' if len(people) == 1 else 'people'} "
+                  f"({image.shape[1]}x{image.shape[0]}) -> {out_file}", file=say, flush=True)
+    finally:  # also on Ctrl-C or an error: the JSON of the images done so far
+        if json_file:
+            atomic_write(json_file, "[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]\n",  # an image a line
+                         flag="--json")
+            print(f"wrote {json_file} ({len(results)} images)", file=say)
     if failures:
         _report(f"{len(failures)} of {len(failures) + len(results)} inputs failed")
         return 2

@@ -18,13 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     steps = parser.add_subparsers(dest="train_step", metavar="STEP")
 
-    prep = steps.add_parser("prepare-labels", help="COCO person keypoints json → training labels (.pkl)",
+    prep = steps.add_parser("prepare-labels", help="COCO person keypoints json → training labels (.json)",
                             description="Convert COCO person keypoints (17) to training labels: the 18-keypoint "
                                         "layout with a neck, main and other people per image, crowd and "
                                         "unlabelled-person masks.")
     prep.add_argument("--annotations", required=True, help="COCO person_keypoints_*.json (required)")
-    prep.add_argument("--out", default="prepared_train_labels.pkl",
-                      help="output labels file (default: prepared_train_labels.pkl)")
+    prep.add_argument("--out", default="prepared_train_labels.json",
+                      help="output labels file (default: prepared_train_labels.json)")
     prep.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
     prep.set_defaults(func=_prepare_labels)
 

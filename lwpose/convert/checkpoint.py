@@ -6,6 +6,8 @@ import-ir``) or ``{"model": ...}`` (``lwpose train``), optionally with ``arch`` 
 """
 from __future__ import annotations
 
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -17,10 +19,34 @@ from ..model import ARCHITECTURES, PoseNet, build, detect_arch
 def load_file(path: Path) -> object:
     """The contents of the torch file ``path`` (weights only, on the CPU); LwposeError when unreadable."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. about the pickle protocol of a foreign file
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = _unpickler_reason(str(exc))
+        if reason is not None:
+            raise LwposeError(f"cannot read checkpoint {path}: corrupt or not a torch checkpoint (it holds more "
+                              f"than tensors and plain data, which lwpose never loads: {reason})") from None
+        raise LwposeError(f"cannot read checkpoint {path}: corrupt or not a torch checkpoint "
+                          f"(UnpicklingError {_first_line(str(exc))})") from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file makes the unpickler fail in many ways
-        detail = " ".join([type(exc).__name__, *str(exc).strip().splitlines()[:1]])
+        detail = " ".join([type(exc).__name__, _first_line(str(exc))])
         raise LwposeError(f"cannot read checkpoint {path}: corrupt or not a torch checkpoint ({detail})") from None
+
+
+def _unpickler_reason(message: str) -> str | None:
+    """What torch's weights-only unpickler rejected, without its advice to load unsafely; None
+    when ``message`` is not a weights-only refusal."""
+    marker = "WeightsUnpickler error:"
+    if marker not in message:
+        return None
+    detail = message.split(marker, 1)[1].split("Check the documentation", 1)[0]
+    return " ".join(detail.split()) or "unsupported content"
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:

@@ -20,6 +20,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import LwposeError
+from ..fsutil import sigterm_as_interrupt
 from ..model import INPUT_MEAN, INPUT_SCALE, STRIDE, PoseNet
 from ..pose import KEYPOINTS_18
 from ..store import sha256
@@ -28,6 +29,8 @@ from .frames import fit
 PRECISIONS = ("FP32", "FP16", "INT8")
 DEFAULT_SHAPE = (256, 456)
 METADATA = "lwpose.json"
+#: The files an export writes; other files in an existing model directory are kept.
+WRITTEN = ("model.xml", "model.bin", METADATA)
 
 
 class LastStage(nn.Module):
@@ -94,29 +97,72 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
     """A temporary directory next to ``out_dir`` that replaces it when the block succeeds.
 
     An existing ``out_dir`` is replaced only if it is empty or a model directory (has
-    ``lwpose.json``); on any error the temporary directory is removed and ``out_dir`` is untouched.
+    ``lwpose.json``); its files other than :data:`WRITTEN` are carried over (hard links). On any
+    error, Ctrl-C or SIGTERM the temporary directory is removed and ``out_dir`` is untouched.
     """
-    out_dir = Path(out_dir)
+    given, out_dir = out_dir, Path(out_dir).resolve()
+    cwd = Path.cwd().resolve()
+    if out_dir == cwd or out_dir in cwd.parents:
+        raise LwposeError(f"-o {given} is the working directory (or holds it), which would be replaced as a whole; "
+                          "name a directory below it, e.g. -o ./model")
     if out_dir.exists() and not (out_dir.is_dir() and (not any(out_dir.iterdir()) or (out_dir / METADATA).is_file())):
         raise LwposeError(f"output {out_dir} exists and is not a model directory; choose another -o")
+    with sigterm_as_interrupt():
+        try:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+            umask = os.umask(0o022)
+            os.umask(umask)
+            staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the model directory is not
+        except OSError as exc:
+            raise LwposeError(f"cannot write output directory {out_dir}: {exc.strerror or exc}") from None
+        try:
+            yield staging
+            if out_dir.exists():
+                _carry_over(out_dir, staging)
+            _swap(staging, out_dir)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise LwposeError(f"cannot write output directory {out_dir}: {exc.strerror or exc}") from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def _carry_over(old: Path, staging: Path) -> None:
+    """Hard-link (or copy) the entries of ``old`` that the export did not write into ``staging``."""
+    for entry in old.iterdir():
+        target = staging / entry.name
+        if entry.name in WRITTEN or target.exists():
+            continue
+        if entry.is_symlink():
+            target.symlink_to(os.readlink(entry))
+        elif entry.is_dir():
+            shutil.copytree(entry, target, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, target)
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        umask = os.umask(0o022)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the model directory is not
-    except OSError as exc:
-        raise LwposeError(f"cannot write output directory {out_dir}: {exc.strerror or exc}") from None
-    try:
-        yield staging
-        old = out_dir.with_name(f"{staging.name}.old")
-        if out_dir.exists():
-            out_dir.rename(old)
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _swap(staging: Path, out_dir: Path) -> None:
+    """Put ``staging`` in place of ``out_dir`` (two renames; the old one is restored on failure)."""
+    if not out_dir.exists():
         staging.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        return
+    old = out_dir.with_name(f"{staging.name}.old")
+    out_dir.rename(old)
+    try:
+        staging.rename(out_dir)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        old.rename(out_dir)
         raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def export(net: PoseNet, out_dir: Path, *, source: Path, precision: str = "FP32",

@@ -18,7 +18,6 @@ Activation quantization (FakeQuantize on activations) is dropped: the result is 
 """
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import LwposeError
+from ..fsutil import atomic_output, refuse_inputs
 from ..model import ARCHITECTURES, INPUT_MEAN, INPUT_SCALE, NUM_HEATMAPS, NUM_PAFS, PoseNet, build
 from ..store import sha256
 
@@ -328,6 +328,7 @@ def import_ir(xml_path: Path, out_path: Path) -> Path:
     "lwpose_version"}``; ``lwpose convert`` and ``lwpose train`` read it.
     """
     xml_path, out_path = Path(xml_path), Path(out_path)
+    refuse_inputs(out_path, [xml_path, xml_path.with_suffix(".bin")], flag="-o")
     net, notes = ir_network(xml_path)
     checkpoint = {
         "state_dict": net.state_dict(),
@@ -338,13 +339,6 @@ def import_ir(xml_path: Path, out_path: Path) -> Path:
                    "weights_sha256": sha256(xml_path.with_suffix(".bin"))},
         "lwpose_version": __version__,
     }
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out_path, flag="-o") as tmp:
         torch.save(checkpoint, tmp)
-        tmp.replace(out_path)
-    except OSError as exc:
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise LwposeError(f"cannot write checkpoint {out_path}: {exc.strerror or exc}") from None
     return out_path

@@ -16,12 +16,14 @@ are relative to the baseline file. ``model`` is a path (it has a ``/`` or ends i
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
 from ..errors import LwposeError
+from ..fsutil import atomic_write
 from . import coco, predict
 
 SHARED = "${SHARED}"
@@ -102,7 +104,7 @@ class Baseline:
         """Store a result's metrics and versions in the file; the configuration stays as written."""
         self.data["metrics"] = result["metrics"]
         self.data["versions"] = result["versions"]
-        self.path.write_text(json.dumps(self.data, indent=2) + "\n")
+        atomic_write(self.path, json.dumps(self.data, indent=2) + "\n", flag="--baseline")
 
 
 def load(path: str | Path) -> Baseline:
@@ -118,7 +120,35 @@ def load(path: str | Path) -> Baseline:
     missing = [k for k in ("model", "images", "annotations") if not isinstance(data.get(k), str)]
     if missing:
         raise LwposeError(f"--baseline {path}: missing {', '.join(missing)} (paths or a model name)")
+    _check_fields(data, path)
     return Baseline(path, data)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_fields(data: dict, path: Path) -> None:
+    """LwposeError naming the file and field for a configuration or metric of the wrong type."""
+    def bad(field: str, rule: str, value: object) -> LwposeError:
+        return LwposeError(f"--baseline {path}: {field} must be {rule}, got {json.dumps(value)}")
+
+    height = data.get("height", 368)
+    if not isinstance(height, int) or isinstance(height, bool) or height <= 0:
+        raise bad("height", "a positive integer", height)
+    scales = data.get("scales", [1.0])
+    if not isinstance(scales, list) or not scales or not all(_finite(s) and s > 0 for s in scales):
+        raise bad("scales", "a non-empty list of positive numbers", scales)
+    if not isinstance(data.get("flip", False), bool):
+        raise bad("flip", "true or false", data["flip"])
+    metrics = data.get("metrics")
+    if metrics is None:
+        return
+    if not isinstance(metrics, dict):
+        raise bad("metrics", "an object", metrics)
+    for name, value in metrics.items():
+        if value is not None and not (_finite(value) and 0 <= value <= 1):
+            raise bad(f"metrics.{name}", "a number in [0, 1] or null", value)
 
 
 def compare(expected: dict, measured: dict, tolerance: float) -> tuple[bool, list[str]]:
@@ -127,6 +157,8 @@ def compare(expected: dict, measured: dict, tolerance: float) -> tuple[bool, lis
     Only :data:`GATED_METRIC` gates: it fails when it is more than ``tolerance`` below the
     baseline. A metric that is None (no ground truth in that area range) is shown as n/a.
     """
+    if not (_finite(tolerance) and tolerance >= 0):
+        raise LwposeError(f"tolerance must be a finite number >= 0, not {tolerance}")
     lines = [f"{'metric':<7}{'baseline':>10}{'now':>10}{'change':>10}"]
     for name in coco.METRICS:
         old, new = expected.get(name), measured.get(name)
@@ -135,7 +167,7 @@ def compare(expected: dict, measured: dict, tolerance: float) -> tuple[bool, lis
     old, new = expected.get(GATED_METRIC), measured.get(GATED_METRIC)
     if old is None:
         return False, lines + [f"FAIL: the baseline has no {GATED_METRIC}"]
-    new = new or 0.0
+    new = new if _finite(new) else 0.0
     drop = old - new
     if drop > tolerance + 1e-9:
         return False, lines + [f"FAIL: {GATED_METRIC} dropped by {drop:.4f} ({old:.4f} → {new:.4f}), "

@@ -78,10 +78,9 @@ def load_dataset(images_dir: str | Path, annotations: str | Path) -> Dataset:
         if ann.get("image_id") not in known:
             raise LwposeError(f"--annotations {annotations}: annotation {ann.get('id')} refers to image_id "
                               f"{ann.get('image_id')!r}, which is not in 'images'")
-        missing = [k for k in ("keypoints", "bbox", "area") if k not in ann]
-        if missing or len(ann["keypoints"]) != 3 * len(KEYPOINTS_17):
-            what = f"has no {', '.join(missing)}" if missing else f"has {len(ann['keypoints'])} keypoint values, not 51"
-            raise LwposeError(f"--annotations {annotations}: annotation {ann.get('id')} {what}")
+        problem = _annotation_problem(ann)
+        if problem:
+            raise LwposeError(f"--annotations {annotations}: annotation {ann.get('id')} {problem}")
         ann.setdefault("num_keypoints", sum(1 for v in ann["keypoints"][2::3] if v > 0))
     if not any(any(v > 0 for v in a["keypoints"][2::3]) for a in people):
         raise LwposeError(f"--annotations {annotations}: no annotation has labelled keypoints "
@@ -97,6 +96,30 @@ def load_dataset(images_dir: str | Path, annotations: str | Path) -> Dataset:
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return Dataset(images_dir, annotations, coco, category_id, images)
+
+
+def _numbers(value: object, count: int) -> bool:
+    return isinstance(value, list) and len(value) == count and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value)
+
+
+def _annotation_problem(ann: dict) -> str | None:
+    """What is wrong with a person annotation's keypoints, bbox and area, or None."""
+    missing = [k for k in ("keypoints", "bbox", "area") if k not in ann]
+    if missing:
+        return f"has no {', '.join(missing)}"
+    if not _numbers(ann["keypoints"], 3 * len(KEYPOINTS_17)):
+        return f"has keypoints {_shown(ann['keypoints'])}, not a list of {3 * len(KEYPOINTS_17)} numbers"
+    if not _numbers(ann["bbox"], 4):
+        return f"has bbox {_shown(ann['bbox'])}, not a list of 4 numbers"
+    if not _numbers([ann["area"]], 1):
+        return f"has area {_shown(ann['area'])}, not a number"
+    return None
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _keypoint_category(data: dict, annotations: Path) -> int:

@@ -20,6 +20,7 @@ from torch import nn
 from lwpose import __version__
 from lwpose.convert.checkpoint import load_file, read_checkpoint
 from lwpose.errors import LwposeError
+from lwpose.fsutil import atomic_output
 from lwpose.model import ARCHITECTURES, detect_arch
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(out: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (plus rng and version) as checkpoints/iter_NNNNNNN.pth and relink latest.pth."""
     path = out / CHECKPOINT_DIR / f"iter_{state['iteration']:07d}.pth"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({**state, "rng": rng_state(), "lwpose_version": __version__}, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save({**state, "rng": rng_state(), "lwpose_version": __version__}, tmp)
     link = out / LATEST
     tmp_link = out / (LATEST + ".tmp")
     tmp_link.unlink(missing_ok=True)

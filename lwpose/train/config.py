@@ -23,7 +23,7 @@ class TrainConfig:
     """All settings of one training run (see docs/train.md)."""
 
     # data
-    train_labels: str | None = _opt(None, "prepared labels (.pkl) from `lwpose train prepare-labels`")
+    train_labels: str | None = _opt(None, "prepared labels (.json) from `lwpose train prepare-labels`")
     train_images: str | None = _opt(None, "folder of the training images (COCO train2017)")
     val_annotations: str | None = _opt(None, "COCO keypoint json for periodic validation (e.g. from "
                                              "`lwpose train make-val-subset`); none disables validation")

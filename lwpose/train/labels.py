@@ -1,6 +1,7 @@
 """COCO keypoint annotations → training labels, and validation subsets.
 
-Prepared labels (a pickle written by ``prepare_labels``) hold, per image with at least one
+Prepared labels (a JSON file written by ``prepare_labels``; never a pickle, which could run code
+when loaded) hold, per image with at least one
 *main* person: the file name and size, every labelled person's 18 keypoints (x, y, v with COCO's
 visibility: 0 not labelled, 1 labelled but occluded, 2 visible; the neck is the mean of the
 shoulders, labelled when both are) and bounding box, and the segmentations of crowds and of
@@ -13,19 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lwpose.errors import LwposeError
+from lwpose.fsutil import atomic_write
 from lwpose.pose import COCO17_FROM_18, NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
 
 LABELS_FORMAT = "lwpose-train-labels"
-LABELS_VERSION = 1
+LABELS_VERSION = 2  # 1 was a pickle
+_PICKLE_MAGIC = b"\x80"  # the first byte of every pickle of protocol 2 or later
+_REPREPARE = "re-run `lwpose train prepare-labels` to make a JSON labels file"
 MIN_MAIN_KEYPOINTS = 5
 MIN_MAIN_AREA = 32 * 32
 MIN_CENTER_DISTANCE = 0.3  # × the earlier main person's box width
@@ -111,22 +114,25 @@ def prepare_labels(annotations: str | Path, out: str | Path, *, progress: bool =
         out_images.append({
             "id": int(image["id"]), "file_name": image["file_name"],
             "width": int(image["width"]), "height": int(image["height"]),
-            "keypoints": kps[people], "bbox": boxes[people],
+            "keypoints": _rounded(kps[people]), "bbox": _rounded(boxes[people]),
             "masks": [anns[i]["segmentation"] for i in group[masked[group]] if anns[i].get("segmentation")],
         })
     if not samples:
         raise LwposeError(f"annotation file {annotations}: no person qualifies as a training sample "
                           f"(at least {MIN_MAIN_KEYPOINTS} labelled keypoints and an area of {MIN_MAIN_AREA} pixels)")
     labels = {"format": LABELS_FORMAT, "version": LABELS_VERSION, "source": str(annotations),
-              "images": out_images, "samples": np.array(samples, np.int32).reshape(-1, 2)}
+              "images": out_images, "samples": samples}
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as f:
-        pickle.dump(labels, f, protocol=pickle.HIGHEST_PROTOCOL)
+    atomic_write(out, json.dumps(labels, separators=(",", ":")), flag="--out")
     counts = {"images": len(out_images), "samples": len(samples), "people": int(labelled.sum())}
     log.info("wrote %s: %d samples (main people) in %d images, %d labelled people", out,
              counts["samples"], counts["images"], counts["people"])
     return counts
+
+
+def _rounded(values: np.ndarray) -> list:
+    """float32 values as short JSON numbers (3 decimals: COCO coordinates have at most 2)."""
+    return np.round(values.astype(np.float64), 3).tolist()
 
 
 def _main_people(people: np.ndarray, is_main: np.ndarray, boxes: np.ndarray) -> list[int]:
@@ -141,22 +147,33 @@ def _main_people(people: np.ndarray, is_main: np.ndarray, boxes: np.ndarray) -> 
 
 
 def load_labels(path: str | Path) -> dict[str, Any]:
-    """Prepared labels written by ``prepare_labels`` (a pickle: load only files you made)."""
+    """Prepared labels written by ``prepare_labels``, with keypoints, boxes and samples as arrays.
+
+    The file is read as JSON only; an old pickled labels file is refused unread."""
     path = Path(path)
     if not path.is_file():
         raise LwposeError(f"labels file {path} does not exist; make it with `lwpose train prepare-labels`")
-    try:
-        with open(path, "rb") as f:
-            labels = pickle.load(f)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our file"
-        raise LwposeError(f"labels file {path} is not a prepared-labels pickle ({exc.__class__.__name__}); "
-                          "make it with `lwpose train prepare-labels`") from None
+    with open(path, "rb") as f:
+        if f.read(1) == _PICKLE_MAGIC or path.suffix == ".pkl":
+            raise LwposeError(f"labels file {path} is a pickle, which lwpose no longer loads (it could run "
+                              f"code); {_REPREPARE}")
+        f.seek(0)
+        try:
+            labels = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            labels = None
     if not isinstance(labels, dict) or labels.get("format") != LABELS_FORMAT:
-        raise LwposeError(f"labels file {path} is not lwpose training labels; make it with "
-                          "`lwpose train prepare-labels`")
+        raise LwposeError(f"labels file {path} is not lwpose training labels; {_REPREPARE}")
     if labels.get("version") != LABELS_VERSION:
         raise LwposeError(f"labels file {path} has version {labels.get('version')}, expected {LABELS_VERSION}; "
-                          "prepare it again")
+                          f"{_REPREPARE}")
+    try:
+        for image in labels["images"]:
+            image["keypoints"] = np.array(image["keypoints"], np.float32).reshape(-1, NUM_KEYPOINTS, 3)
+            image["bbox"] = np.array(image["bbox"], np.float32).reshape(-1, 4)
+        labels["samples"] = np.array(labels["samples"], np.int32).reshape(-1, 2)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LwposeError(f"labels file {path} is malformed ({exc!r}); {_REPREPARE}") from None
     if len(labels["samples"]) == 0:
         raise LwposeError(f"labels file {path} holds no training samples")
     return labels
@@ -175,7 +192,6 @@ def make_val_subset(annotations: str | Path, out: str | Path, n: int = 250, seed
     subset["images"] = subset_images
     subset["annotations"] = [a for a in data["annotations"] if a["image_id"] in ids]
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(subset))
+    atomic_write(out, json.dumps(subset), flag="--out")
     log.info("wrote %s: %d images, %d annotations", out, n, len(subset["annotations"]))
     return len(subset["annotations"])
