@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LwposeError
+from .files import load_file
 from .pose import KEYPOINTS_18
 
 DEFAULT_MODEL = "human-pose-estimation-0001"
 METADATA_FILE = "lwpose.json"
+#: The IR's ``rt_info`` entry holding the same metadata as JSON (written by ``lwpose convert``).
+RT_INFO_KEY = "lwpose_metadata"
 
 _OMZ_URL = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1"
 
@@ -170,17 +173,39 @@ def resolve(model: str | Path) -> Path:
 
 
 def metadata(xml: Path) -> dict:
-    """The ``lwpose.json`` beside a model, or, for a bare IR of the known family, its known metadata."""
+    """The model's metadata: ``lwpose.json`` beside it, else the IR's ``rt_info`` (``lwpose
+    convert`` writes both), else for a bare IR of the known family its known metadata."""
     meta_file = xml.parent / METADATA_FILE
     if meta_file.is_file():
+        return _checked(load_file(meta_file, "model", "json"), meta_file)
+    embedded = _rt_info(xml)
+    if embedded is not None:
         try:
-            meta = json.loads(meta_file.read_text())
+            return _checked(json.loads(embedded), xml)
         except json.JSONDecodeError as exc:
-            raise LwposeError(f"{meta_file}: invalid JSON ({exc})") from None
-        if not isinstance(meta, dict) or not {"input", "outputs"} <= meta.keys():
-            raise LwposeError(f"{meta_file}: not lwpose model metadata (no 'input' and 'outputs')")
-        return meta
+            raise LwposeError(f"{xml}: invalid JSON in rt_info {RT_INFO_KEY} ({exc})") from None
     for known in KNOWN_MODELS.values():
         if xml.name in known.files:
             return known.metadata
     raise LwposeError(f"{xml}: no {METADATA_FILE} beside it; convert the model with `lwpose convert`")
+
+
+def _checked(meta: object, where: Path) -> dict:
+    if not isinstance(meta, dict) or not {"input", "outputs"} <= meta.keys():
+        raise LwposeError(f"{where}: not lwpose model metadata (no 'input' and 'outputs')")
+    return meta
+
+
+def _rt_info(xml: Path) -> str | None:
+    """The ``rt_info`` metadata string of an IR, read from its XML (no OpenVINO needed)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        for _, element in ET.iterparse(xml):
+            if element.tag == RT_INFO_KEY:
+                return element.get("value")
+            if element.tag == "layers":
+                element.clear()  # the graph is not needed
+    except ET.ParseError as exc:
+        raise LwposeError(f"{xml}: not a readable IR ({exc})") from None
+    return None

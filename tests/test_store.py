@@ -12,7 +12,8 @@ import pytest
 
 from lwpose import store
 from lwpose.errors import LwposeError
-from lwpose.runtime import PoseModel, as_bgr
+from lwpose.preprocess import as_bgr
+from lwpose.runtime import PoseModel
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_register_copies_a_model_directory(home, ir_path, tmp_path):
     shutil.copy(ir_path.with_suffix(".bin"), src / "model.bin")
     (src / "lwpose.json").write_text(json.dumps(store.KNOWN_MODELS[store.DEFAULT_MODEL].metadata))
     assert store.register("mine", src) == home / "models" / "mine"
-    assert PoseModel("mine").meta["stride"] == 8
+    assert PoseModel("mine").backend.meta["stride"] == 8
     with pytest.raises(LwposeError, match="model.xml is missing"):
         store.register("bad", tmp_path)
     with pytest.raises(LwposeError, match="invalid model name ''"):
