@@ -251,12 +251,14 @@ def test_eval_keypoints_equal_the_runtime_ones(pose_model, ir_path, coco_mini):
 
 
 def test_bad_scales_and_height_are_errors(ir_path):
+    """The library names its parameters; the CLI words them as flags."""
     network = OpenVINOBackend(ir_path)
-    with pytest.raises(LwposeError, match="--height"):
+    with pytest.raises(LwposeError, match="^height") as info:
         predict.Predictor(network, height=100)
-    with pytest.raises(LwposeError, match="--scales"):
+    assert info.value.param == "height" and info.value.worded("--height").startswith("--height must be")
+    with pytest.raises(LwposeError, match="^scales"):
         predict.Predictor(network, height=256, scales=(1.0, 1.01))
-    with pytest.raises(LwposeError, match="--scales"):
+    with pytest.raises(LwposeError, match="^scales"):
         predict.Predictor(network, height=256, scales=(0.0,))
 
 
