@@ -125,3 +125,19 @@ def test_runtime_does_not_import_torch(ir_path, video_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_bare_xml_describes_itself_through_rt_info(ir_path, tmp_path):
+    """``lwpose convert`` writes the metadata into the IR's rt_info too; a bare .xml then loads."""
+    import json
+
+    import openvino as ov
+
+    from lwpose import store
+
+    model = ov.Core().read_model(ir_path)
+    model.set_rt_info(json.dumps(dict(store.KNOWN_MODELS["human-pose-estimation-0001"].metadata, name="bare")),
+                      [store.RT_INFO_KEY])
+    ov.save_model(model, tmp_path / "bare.xml")
+    assert store.metadata(tmp_path / "bare.xml")["name"] == "bare"
+    assert PoseModel(tmp_path / "bare.xml").backend.meta["name"] == "bare"
