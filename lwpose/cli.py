@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LwposeError as exc:
-        print(f"lwpose {args.command}: error: {exc}", file=sys.stderr)
+        print(f"lwpose {args.command}: error: {_worded(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"lwpose {args.command}: interrupted", file=sys.stderr)
@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush fails silently too
         return 128 + signal.SIGPIPE
+
+
+def _worded(exc: LwposeError, args: argparse.Namespace) -> str:
+    """The error message, its leading library parameter reworded as the verb's flag when it has one."""
+    if exc.param and hasattr(args, exc.param):
+        return exc.worded(f"--{exc.param.replace('_', '-')}")
+    return str(exc)
 
 
 if __name__ == "__main__":

@@ -13,20 +13,19 @@ Backbone: MobileNetV1 to conv5_5 at stride 8 (conv4_2 has stride 1 and conv5_1 i
 by 2 instead, "the conv4_2 dilation trick"). The network takes BGR images normalised as
 ``(img - 128) / 256`` in NCHW float32; ``forward`` returns the list of per-stage maps
 ``[heatmaps_0, pafs_0, heatmaps_1, pafs_1, ...]`` (19 heatmaps incl. background, 38 PAF
-channels, stride 8); the last two are the final prediction.
+channels, stride 8); the last two are the final prediction. The input contract (stride,
+normalisation) is :mod:`lwpose.preprocess`; :mod:`lwpose.checkpoint` loads checkpoints.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from .preprocess import INPUT_MEAN, INPUT_SCALE
+
 NUM_HEATMAPS = 19
 NUM_PAFS = 38
 NUM_CHANNELS = 128
-STRIDE = 8
-#: The network input is (img_bgr - INPUT_MEAN) / INPUT_SCALE (see :func:`normalise`).
-INPUT_MEAN = 128.0
-INPUT_SCALE = 256.0
 
 LIGHTWEIGHT_OPENPOSE = "lightweight-openpose"
 HUMAN_POSE_ESTIMATION_0001 = "human-pose-estimation-0001"

@@ -21,7 +21,7 @@ import openvino as ov
 
 from .backends import precision
 from .errors import LwposeError
-from .runtime import PoseModel
+from .backends.openvino import OpenVINOBackend
 
 log = logging.getLogger(__name__)
 
@@ -49,54 +49,63 @@ class PoseServing(kserve.Model):
 
     Args:
         name: served model name.
-        model: the runtime model (store name, directory or .xml is resolved by ``PoseModel``).
-        nireq: infer requests in the queue (0 = OpenVINO's optimal number for the mode).
+        backend: the local network (its requests in flight bound the server's).
+        height: input height the served model accepts (any width, a multiple of the stride).
         native: serve the IR as it is, its own input and outputs (FP32 [1, 3, 256, 456] for the Open
             Model Zoo IR), as OpenVINO Model Server does; for testing clients against that form.
     """
 
-    def __init__(self, name: str, model: PoseModel, nireq: int = 0, native: bool = False) -> None:
+    def __init__(self, name: str, backend: OpenVINOBackend, height: int, native: bool = False) -> None:
         super().__init__(name)
-        self.model = model
-        self.nireq = nireq
+        self.backend = backend
+        self.height = height
         self.native = native
         self._compiled: ov.CompiledModel | None = None
         self._queue: ov.AsyncInferQueue | None = None
         self._free: asyncio.Semaphore | None = None
 
     def load(self) -> bool:
-        self.model.config = precision.with_hint(self.model.config)
-        if self.native:
-            compiled = self.model.core.compile_model(str(self.model.xml), self.model.device, self.model.config)
+        backend = self.backend
+        backend.compile(self.height)  # also sets capacity
+        if self.native:  # the raw IR, as OVMS would serve it: no PrePostProcessor, its own queue
+            self._compiled = backend.core.compile_model(str(backend.path), backend.device,
+                                                        precision.with_hint(backend.config))
+            self._queue = ov.AsyncInferQueue(self._compiled, max(1, backend.capacity))
+            self._queue.set_callback(self._on_native_done)
+            inference = precision.actual(self._compiled)
         else:
-            compiled = self.model.compile((self.model.height, -1))
-        self._compiled = compiled
-        self.nireq = self.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        self._queue = ov.AsyncInferQueue(compiled, self.nireq)
-        self._queue.set_callback(self._on_done)
-        log.info("%s: %s, height %d, %d infer requests, %s inference", self.name, self.model.xml,
-                 self.model.height, self.nireq, precision.actual(compiled))
+            inference = backend.precision
+        log.info("%s: %s, height %d, %d requests in flight, %s inference", self.name, backend.path,
+                 self.height, backend.capacity, inference)
         self.ready = True
         return True
 
     def get_input_types(self) -> list[dict]:
         if self.native:
             return [_port_type(port) for port in self._compiled.inputs]
-        return [{"name": "image", "datatype": "UINT8", "shape": [1, self.model.height, -1, 3]}]
+        return [{"name": "image", "datatype": "UINT8", "shape": [1, self.height, -1, 3]}]
 
     def get_output_types(self) -> list[dict]:
         if self.native:
             return [_port_type(port) for port in self._compiled.outputs]
-        cells = self.model.height // self.model.stride
+        cells = self.height // self.backend.stride
         return [{"name": "heatmaps", "datatype": "FP32", "shape": [1, 19, cells, -1]},
                 {"name": "pafs", "datatype": "FP32", "shape": [1, 38, cells, -1]}]
 
     @staticmethod
-    def _on_done(request: ov.InferRequest, userdata: tuple) -> None:
-        """OpenVINO callback: copy the outputs and wake the awaiting request handler."""
-        loop, future, (i_hm, i_paf) = userdata
-        outputs = (np.copy(request.get_output_tensor(i_hm).data), np.copy(request.get_output_tensor(i_paf).data))
-        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(outputs))
+    def _resolver(loop: asyncio.AbstractEventLoop, future: asyncio.Future):
+        """A completion callback that copies the outputs and wakes the awaiting request handler."""
+        def done(outputs, error) -> None:
+            value = error if error is not None else tuple(np.copy(o) for o in outputs)
+
+            def settle() -> None:
+                if not future.done():
+                    future.set_exception(value) if error is not None else future.set_result(value)
+            loop.call_soon_threadsafe(settle)
+        return done
+
+    def _on_native_done(self, request: ov.InferRequest, done) -> None:
+        done(tuple(request.get_output_tensor(i).data for i in range(len(self._compiled.outputs))), None)
 
     def _tensor(self, payload: InferRequest) -> np.ndarray:
         if len(payload.inputs) != 1:
@@ -104,7 +113,7 @@ class PoseServing(kserve.Model):
         tensor = payload.inputs[0].as_numpy()
         if self.native:
             return np.ascontiguousarray(tensor)  # OpenVINO checks it
-        height, stride = self.model.height, self.model.stride
+        height, stride = self.height, self.backend.stride
         if tensor.dtype != np.uint8 or tensor.ndim != 4 or tensor.shape[0] != 1 or tensor.shape[1] != height \
                 or tensor.shape[3] != 3 or tensor.shape[2] % stride or tensor.shape[2] == 0:
             raise kserve.errors.InvalidInput(
@@ -115,25 +124,33 @@ class PoseServing(kserve.Model):
     async def predict(self, payload: InferRequest, headers: dict[str, str] | None = None) -> InferResponse:
         tensor = self._tensor(payload)
         if self._free is None:  # created here: it belongs to the server's event loop
-            self._free = asyncio.Semaphore(self.nireq)
+            self._free = asyncio.Semaphore(max(1, self.backend.capacity))
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        async with self._free:  # start_async would block the loop while every request is busy
-            self._queue.start_async(tensor, (loop, future, self.model._output_index), share_inputs=True)
-            heatmaps, pafs = await future
-        names = [self._compiled.outputs[i].get_any_name() for i in self.model._output_index] if self.native \
-            else ["heatmaps", "pafs"]
-        outputs = []
-        for name, data in zip(names, (heatmaps, pafs)):
+        done = self._resolver(loop, future)
+        async with self._free:  # a blocking submit would stall the event loop while every request is busy
+            if self.native:
+                self._queue.start_async(tensor, done, share_inputs=True)
+            else:
+                self.backend.submit(tensor, done)
+            outputs = await future
+        if self.native:
+            names = [port.get_any_name() for port in self._compiled.outputs]
+        else:
+            names = ["heatmaps", "pafs"]
+            outputs = tuple(o[None] for o in outputs)  # the batch dimension back
+        response = []
+        for name, data in zip(names, outputs):
             out = InferOutput(name, list(data.shape), "FP32")
             out.set_data_from_numpy(data, binary_data=True)
-            outputs.append(out)
-        return InferResponse(payload.id, self.name, outputs, from_grpc=payload.from_grpc,
+            response.append(out)
+        return InferResponse(payload.id, self.name, response, from_grpc=payload.from_grpc,
                              use_binary_outputs=True, requested_outputs=payload.request_outputs)
 
     def stop(self) -> None:
         if self._queue is not None:
             self._queue.wait_all()
+        self.backend.close()
         super().stop()
 
 
@@ -155,8 +172,8 @@ def served_name(model: str | Path) -> str:
 def serve(model: str | Path, *, name: str | None = None, height: int = 256, host: str = "127.0.0.1",
           grpc_port: int, http_port: int, device: str = "CPU", nireq: int = 0, native: bool = False) -> None:
     """Serve ``model`` until SIGINT or SIGTERM (requests in flight finish first)."""
-    pose = PoseModel(model, height=height, device=device, mode="throughput", nireq=nireq)
-    serving = PoseServing(name or served_name(model), pose, nireq, native)
+    backend = OpenVINOBackend(model, device=device, mode="throughput", nireq=nireq)
+    serving = PoseServing(name or served_name(model), backend, height, native)
     serving.load()
     server = _ModelServer(host, http_port=http_port, grpc_port=grpc_port)
     server.start([serving])

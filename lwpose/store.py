@@ -19,16 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LwposeError
+from .files import load_file
 from .pose import KEYPOINTS_18
+from .preprocess import STRIDE
 
 DEFAULT_MODEL = "human-pose-estimation-0001"
 METADATA_FILE = "lwpose.json"
 #: Model names: letters, digits, ``.``, ``_``, ``+``, ``-``; not starting with a dot; at most 100 characters.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}")
-#: The output stride of every network of the Lightweight OpenPose family.
-STRIDE = 8
 LAYOUTS = ("NCHW", "NHWC")
 ELEMENT_TYPES = ("u8", "f32")
+#: The IR's ``rt_info`` entry holding the same metadata as JSON (written by ``lwpose convert``).
+RT_INFO_KEY = "lwpose_metadata"
 
 _OMZ_URL = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1"
 
@@ -192,17 +194,17 @@ def resolve(model: str | Path) -> Path:
 
 
 def metadata(xml: Path) -> dict:
-    """The ``lwpose.json`` beside a model, or, for a bare IR of the known family, its known metadata."""
+    """The model's metadata: ``lwpose.json`` beside it, else the IR's ``rt_info`` (``lwpose
+    convert`` writes both), else for a bare IR of the known family its known metadata."""
     meta_file = xml.parent / METADATA_FILE
     if meta_file.is_file():
+        return _checked(load_file(meta_file, "model", "json"), meta_file)
+    embedded = _rt_info(xml)
+    if embedded is not None:
         try:
-            meta = json.loads(meta_file.read_text())
+            return _checked(json.loads(embedded), xml)
         except json.JSONDecodeError as exc:
-            raise LwposeError(f"{meta_file}: invalid JSON ({exc})") from None
-        if not isinstance(meta, dict) or not {"input", "outputs"} <= meta.keys():
-            raise LwposeError(f"{meta_file}: not lwpose model metadata (no 'input' and 'outputs')")
-        check_metadata(meta, meta_file)
-        return meta
+            raise LwposeError(f"{xml}: invalid JSON in rt_info {RT_INFO_KEY} ({exc})") from None
     for known in KNOWN_MODELS.values():
         if xml.name in known.files:
             return known.metadata
@@ -238,3 +240,25 @@ def check_metadata(meta: dict, source: Path | str) -> None:
         name = outputs.get(role) if isinstance(outputs, dict) else None
         if not isinstance(name, str) or not name:
             raise bad(f"outputs.{role}", "an output name", name)
+
+
+def _checked(meta: object, where: Path) -> dict:
+    if not isinstance(meta, dict) or not {"input", "outputs"} <= meta.keys():
+        raise LwposeError(f"{where}: not lwpose model metadata (no 'input' and 'outputs')")
+    check_metadata(meta, where)
+    return meta
+
+
+def _rt_info(xml: Path) -> str | None:
+    """The ``rt_info`` metadata string of an IR, read from its XML (no OpenVINO needed)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        for _, element in ET.iterparse(xml):
+            if element.tag == RT_INFO_KEY:
+                return element.get("value")
+            if element.tag == "layers":
+                element.clear()  # the graph is not needed
+    except ET.ParseError as exc:
+        raise LwposeError(f"{xml}: not a readable IR ({exc})") from None
+    return None

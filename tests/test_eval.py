@@ -13,7 +13,9 @@ from lwpose.cli import main
 from lwpose.errors import LwposeError
 from lwpose.eval import coco, predict, tta
 from lwpose.pose import COCO17_FROM_18, NUM_KEYPOINTS, Person
-from lwpose.runtime import Maps, prepare
+from lwpose.backends import open_backend
+from lwpose.backends.openvino import OpenVINOBackend
+from lwpose.preprocess import Maps, prepare
 
 COCO_CATEGORY = {"id": 1, "name": "person", "supercategory": "person",
                  "keypoints": ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
@@ -220,11 +222,11 @@ def test_merge_aligns_scales_on_the_finest_grid():
 
 def test_flip_predictions_match_the_plain_ones(ir_path, coco_mini):
     """The mirrored run, unflipped, agrees with the plain run: heatmaps and PAFs (signs included)."""
-    network = predict.IRNetwork(ir_path)
-    frame = coco.read_image(coco_mini / "images/000000197388.jpg")
+    network = OpenVINOBackend(ir_path)
+    frame = coco.dataset_image(coco_mini / "images/000000197388.jpg")
     tensor, scale = prepare(frame, 256, 8)
-    plain = network(tensor, scale)
-    flipped = tta.unflip(network(np.ascontiguousarray(tensor[:, :, ::-1]), scale))
+    plain = Maps(*network.infer(tensor), scale)
+    flipped = tta.unflip(Maps(*network.infer(np.ascontiguousarray(tensor[:, :, ::-1])), scale))
 
     def corr(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
@@ -238,8 +240,8 @@ def test_eval_keypoints_equal_the_runtime_ones(pose_model, ir_path, coco_mini):
     from lwpose import decode
     from lwpose.pose import people_from_arrays
 
-    frame = coco.read_image(coco_mini / "images/000000196141.jpg")
-    maps = predict.Predictor(predict.IRNetwork(ir_path), height=pose_model.height)(frame)
+    frame = coco.dataset_image(coco_mini / "images/000000196141.jpg")
+    maps = predict.Predictor(OpenVINOBackend(ir_path), height=pose_model.height)(frame)
     ours = people_from_arrays(*decode.group(maps.heatmaps, maps.pafs, stride=8), maps.scale)
     theirs = pose_model(frame)
     assert len(ours) == len(theirs) > 0
@@ -249,12 +251,14 @@ def test_eval_keypoints_equal_the_runtime_ones(pose_model, ir_path, coco_mini):
 
 
 def test_bad_scales_and_height_are_errors(ir_path):
-    network = predict.IRNetwork(ir_path)
-    with pytest.raises(LwposeError, match="--height"):
+    """The library names its parameters; the CLI words them as flags."""
+    network = OpenVINOBackend(ir_path)
+    with pytest.raises(LwposeError, match="^height") as info:
         predict.Predictor(network, height=100)
-    with pytest.raises(LwposeError, match="--scales"):
+    assert info.value.param == "height" and info.value.worded("--height").startswith("--height must be")
+    with pytest.raises(LwposeError, match="^scales"):
         predict.Predictor(network, height=256, scales=(1.0, 1.01))
-    with pytest.raises(LwposeError, match="--scales"):
+    with pytest.raises(LwposeError, match="^scales"):
         predict.Predictor(network, height=256, scales=(0.0,))
 
 
@@ -281,8 +285,8 @@ def test_checkpoint_gives_the_maps_of_its_ir(tmp_path, ir_path, coco_mini):
     from lwpose.convert.import_ir import import_ir
 
     checkpoint = import_ir(ir_path, tmp_path / "hpe.pth")
-    frame = coco.read_image(coco_mini / "images/000000197388.jpg")
-    ir_maps, torch_maps = (predict.Predictor(predict.network(m), height=256)(frame) for m in (ir_path, checkpoint))
+    frame = coco.dataset_image(coco_mini / "images/000000197388.jpg")
+    ir_maps, torch_maps = (predict.Predictor(open_backend(m), height=256)(frame) for m in (ir_path, checkpoint))
     assert torch_maps.heatmaps.shape == ir_maps.heatmaps.shape and torch_maps.scale == ir_maps.scale
     for a, b in ((ir_maps.heatmaps, torch_maps.heatmaps), (ir_maps.pafs, torch_maps.pafs)):
         assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
@@ -292,4 +296,4 @@ def test_bad_checkpoint_is_an_error(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(LwposeError, match="bad.pth"):
-        predict.network(bad)
+        open_backend(bad)

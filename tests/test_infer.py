@@ -84,7 +84,7 @@ def test_infer_bad_images_are_reported_and_the_rest_processed(coco_mini: Path, i
     out, err = capfd.readouterr()
     assert rc == 2
     assert f"lwpose infer: error: {missing}: no such file" in err
-    assert f"lwpose infer: error: {not_image}: cannot read" in err
+    assert f"lwpose infer: error: {not_image}: not a readable image" in err
     assert "2 of 3 inputs failed" in err and "Traceback" not in err
     assert [r["image"] for r in json.loads((tmp_path / "people.json").read_text())] == [str(good)]
     assert (tmp_path / "out" / "000000040083.jpg").is_file()

@@ -9,8 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from lwpose.preprocess import STRIDE  # noqa: E402
 from lwpose.model import (  # noqa: E402
-    HUMAN_POSE_ESTIMATION_0001, LIGHTWEIGHT_OPENPOSE, NUM_HEATMAPS, NUM_PAFS, STRIDE, build, detect_arch,
+    HUMAN_POSE_ESTIMATION_0001, LIGHTWEIGHT_OPENPOSE, NUM_HEATMAPS, NUM_PAFS, build, detect_arch,
     human_pose_estimation_0001, lightweight_openpose,
 )
 

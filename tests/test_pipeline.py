@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from lwpose.pipeline import AsyncEngine, Pipeline
+from lwpose.pipeline import AsyncEngine, Pipeline, PushSource, Sink
+from lwpose.runtime import PoseModel
 from lwpose.pipeline.sources import Frame, ImageSource, Source, SourceError, VideoSource, open_source, stream_names
 from tests.media import write_clip
 
@@ -64,7 +65,7 @@ def test_video_source_reports_truncation(clips: dict[str, Path]) -> None:
 def test_engine_orders_results_per_stream_and_counts_drops(pose_model, video_path: Path) -> None:
     cap = cv2.VideoCapture(str(video_path))
     frames = [cap.read()[1] for _ in range(12)]
-    engine = AsyncEngine(pose_model, nireq=2)
+    engine = AsyncEngine(PoseModel(pose_model.backend.path, height=pose_model.height, mode="throughput", nireq=2))
     got: dict[str, list] = {"x": [], "y": []}
     release = threading.Event()
 
@@ -83,7 +84,7 @@ def test_engine_orders_results_per_stream_and_counts_drops(pose_model, video_pat
 
     def feed(name: str) -> None:
         for i, f in enumerate(frames[1:], 1):
-            engine.submit(name, f, i / 10, meta=i)
+            engine.submit(name, f, i / 10, meta=("header", i), number=100 + i)
 
     threads = [threading.Thread(target=feed, args=(n,)) for n in got]
     for t in threads:
@@ -94,7 +95,8 @@ def test_engine_orders_results_per_stream_and_counts_drops(pose_model, video_pat
     engine.close()  # idempotent
     for results in got.values():
         assert [r.index for r in results] == list(range(12))
-        assert [r.meta for r in results[1:]] == list(range(1, 12))
+        assert [r.meta for r in results[1:]] == [("header", i) for i in range(1, 12)]
+        assert [r.number for r in results] == [0] + [100 + i for i in range(1, 12)]
         assert all(r.frame.shape == (576, 768, 3) for r in results)
         assert np.mean([len(r.people) for r in results]) >= 2  # vtest has 4-8 pedestrians
         assert any(p.track_id >= 0 for r in results for p in r.people)  # fragments may stay -1
@@ -206,3 +208,40 @@ def test_live_source_drops_stale_frames_and_reconnects(pose_model, video_path: P
     assert gone_info.status == "failed" and "gave up after 1 reconnection" in gone_info.error
     assert len(numbers["gone"]) <= 3
 
+
+
+def test_push_source_keeps_the_newest_frame_and_counts_drops() -> None:
+    src = PushSource("cam")
+    src.open()
+    image = np.zeros((8, 8, 3), np.uint8)
+    for i in range(3):
+        src.push(image, float(i), meta=f"stamp{i}")
+    frame = src.read()
+    assert (frame.number, frame.timestamp, frame.meta) == (2, 2.0, "stamp2") and src.dropped == 2
+    threading.Timer(0.05, src.push, (image, 3.0)).start()
+    assert src.read().number == 3  # blocks until the next push
+    src.end()
+    assert src.read() is None
+
+
+def test_pipeline_run_writes_every_result_to_its_sinks(pose_model, clips) -> None:
+    class Collect:
+        def __init__(self) -> None:
+            self.results, self.closed = [], False
+
+        def write(self, result) -> None:
+            self.results.append(result)
+
+        def close(self) -> None:
+            self.closed = True
+
+    shared, own, seen = Collect(), {}, []
+    assert isinstance(shared, Sink)
+    pipeline = Pipeline(pose_model, [str(clips["a"]), str(clips["b"])], names=["a", "b"], max_frames=6)
+    elapsed = pipeline.run([shared], stream_sinks=lambda info: [own.setdefault(info.name, Collect())],
+                           progress=lambda result, info: seen.append((result.stream, info.delivered)))
+    assert elapsed > 0 and shared.closed and all(c.closed for c in own.values())
+    assert len(shared.results) == len(seen) == 12
+    for name in ("a", "b"):
+        assert [r.number for r in own[name].results] == list(range(6))
+        assert pipeline.streams[name].status == "done" and pipeline.streams[name].length == 6

@@ -12,7 +12,8 @@ import pytest
 
 from lwpose import store
 from lwpose.errors import LwposeError
-from lwpose.runtime import PoseModel, as_bgr
+from lwpose.preprocess import as_bgr
+from lwpose.runtime import PoseModel
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_register_copies_a_model_directory(home, ir_path, tmp_path):
     shutil.copy(ir_path.with_suffix(".bin"), src / "model.bin")
     (src / "lwpose.json").write_text(json.dumps(store.KNOWN_MODELS[store.DEFAULT_MODEL].metadata))
     assert store.register("mine", src) == home / "models" / "mine"
-    assert PoseModel("mine").meta["stride"] == 8
+    assert PoseModel("mine").backend.meta["stride"] == 8
     with pytest.raises(LwposeError, match="model.xml is missing"):
         store.register("bad", tmp_path)
     with pytest.raises(LwposeError, match="invalid model name ''"):
@@ -124,3 +125,19 @@ def test_runtime_does_not_import_torch(ir_path, video_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_bare_xml_describes_itself_through_rt_info(ir_path, tmp_path):
+    """``lwpose convert`` writes the metadata into the IR's rt_info too; a bare .xml then loads."""
+    import json
+
+    import openvino as ov
+
+    from lwpose import store
+
+    model = ov.Core().read_model(ir_path)
+    model.set_rt_info(json.dumps(dict(store.KNOWN_MODELS["human-pose-estimation-0001"].metadata, name="bare")),
+                      [store.RT_INFO_KEY])
+    ov.save_model(model, tmp_path / "bare.xml")
+    assert store.metadata(tmp_path / "bare.xml")["name"] == "bare"
+    assert PoseModel(tmp_path / "bare.xml").backend.meta["name"] == "bare"

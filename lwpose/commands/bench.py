@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from ..errors import LwposeError
-from ..store import DEFAULT_MODEL
+from . import options
 
-#: Default benchmark videos, the first that exists (relative to the current directory).
-DEFAULT_SOURCES = ("../shared/media/vtest.avi", "samples/sample.mp4")
+#: Without --source: this video below $LWPOSE_SHARED.
+SHARED_VIDEO = "media/vtest.avi"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,21 +20,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "fed with pre-resized frames), end-to-end throughput (read + resize + infer + group + track, "
                     "no display) with per-stage latency, video decode time, and their ratio, for each "
                     "--streams count. Prints a table; --json writes every figure with explicit names.")
-    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
-                        help="installed model name, model directory or .xml (default %(default)s)")
-    parser.add_argument("--source", metavar="VIDEO",
-                        help=f"video to read (default: the first of {', '.join(DEFAULT_SOURCES)} that exists)")
+    options.add_model(parser)
+    parser.add_argument("--source", metavar="VIDEO", help=f"video to read (default: $LWPOSE_SHARED/{SHARED_VIDEO})")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 4], metavar="N",
                         help="stream counts to measure; N streams read N copies of the video at once "
                              "(default 1 4)")
     parser.add_argument("--frames", type=int, default=300,
                         help="frames per stream (default %(default)s)")
-    parser.add_argument("--height", type=int, default=256,
-                        help="network input height, a multiple of 8 (default %(default)s)")
-    parser.add_argument("--mode", choices=("throughput", "latency"), default="throughput",
-                        help="OpenVINO performance hint of the queue (default %(default)s)")
-    parser.add_argument("--nireq", type=int, default=0,
-                        help="infer requests (default 0: one more than OpenVINO's optimal number)")
+    options.add_height(parser)
+    options.add_execution(parser)
     parser.add_argument("--baseline-sync", action="store_true",
                         help="also time a synchronous loop (read, infer, group, track one frame at a time) "
                              "and report end-to-end / synchronous (default off)")
@@ -47,13 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..pipeline.bench import format_table, run_bench
 
-    source = args.source or next((s for s in DEFAULT_SOURCES if Path(s).is_file()), None)
+    source = args.source
     if source is None:
-        raise LwposeError(f"no default video ({' or '.join(DEFAULT_SOURCES)}); pass --source VIDEO")
+        if not os.environ.get("LWPOSE_SHARED"):
+            raise LwposeError(f"no video: pass --source VIDEO (or set LWPOSE_SHARED to use its {SHARED_VIDEO})")
+        source = str(Path(os.environ["LWPOSE_SHARED"]) / SHARED_VIDEO)
     if not Path(source).is_file():
         raise LwposeError(f"--source {source}: no such file")
     report = run_bench(args.model, source, streams=args.streams, frames=args.frames, height=args.height,
-                       mode=args.mode, nireq=args.nireq, baseline_sync=args.baseline_sync,
+                       mode=args.mode, nireq=args.nireq, threads=args.threads, baseline_sync=args.baseline_sync,
                        repeats=args.repeats)
     print(format_table(report))
     if args.json:

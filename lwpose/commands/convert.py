@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..errors import LwposeError
 
 #: Same as lwpose.model.ARCHITECTURES (not imported here: lwpose.model imports torch).
 ARCHITECTURES = ("lightweight-openpose", "human-pose-estimation-0001")
-#: Default INT8 calibration clip, relative to the project root.
-SAMPLE_CLIP = Path(__file__).resolve().parents[2] / "samples" / "sample.mp4"
+#: Environment variable naming the default INT8 calibration images (a folder or a video).
+CALIB_ENV = "LWPOSE_CALIB"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,8 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="fixed input height x width, multiples of 8 (default: 256x456)")
     shape.add_argument("--dynamic", action="store_true", help="dynamic input height and width instead of --shape")
     p.add_argument("--calib", type=Path, metavar="DIR_OR_VIDEO",
-                   help=f"INT8 calibration images: a folder of images or a video (default: {SAMPLE_CLIP.name} "
-                        "in the project's samples/ folder)")
+                   help=f"INT8 calibration images: a folder of images or a video (default: ${CALIB_ENV})")
     p.add_argument("--calib-size", type=int, default=300, metavar="N",
                    help="number of calibration frames, spread evenly over the source (default: 300)")
     p.add_argument("--check", type=Path, metavar="DATA_DIR",
@@ -79,41 +79,54 @@ def run_convert(args: argparse.Namespace) -> int:
     shape = None if args.dynamic else parse_shape(args.shape)
     if args.calib_size < 1:
         raise LwposeError(f"--calib-size {args.calib_size}: must be at least 1")
-    calib = args.calib
+    calib = args.calib or (Path(os.environ[CALIB_ENV]) if os.environ.get(CALIB_ENV) else None)
     if args.precision == "INT8" and calib is None:
-        if not SAMPLE_CLIP.is_file():
-            raise LwposeError(f"--precision INT8 needs calibration images: pass --calib (no default clip {SAMPLE_CLIP})")
-        calib = SAMPLE_CLIP
+        raise LwposeError(f"--precision INT8 needs calibration images: pass --calib or set {CALIB_ENV}")
     check = _check_data(args.check) if args.check else None
 
-    from ..convert.checkpoint import load_network
+    from ..checkpoint import load_network
     from ..convert.export import DEFAULT_SHAPE, export
-    from ..convert.frames import read_frames
-    from ..media import image_files
+    from ..media import image_files, read_frames
 
     net = load_network(args.checkpoint, args.arch, args.refinement_stages)
+    if args.precision == "INT8" and not calib.exists():
+        raise LwposeError(f"--calib {calib}: no such folder or video")
     frames = read_frames(calib, args.calib_size) if args.precision == "INT8" else None
     out = export(net, args.output, source=args.checkpoint, precision=args.precision, shape=shape,
                  calibration=frames, name=args.name)
     size = "dynamic" if shape is None else f"{shape[0]}x{shape[1]}"
     print(f"wrote {out} ({net.arch}, {net.num_refinement_stages} refinement stage(s), {args.precision}, {size})")
     if check is not None:
-        from ..convert.compare import IrRunner, coco_ap, compare
-        from ..eval.predict import IRNetwork, TorchNetwork
-
-        images = read_frames(check[0], len(image_files(check[0])))
-        for name, s in compare(net, IrRunner(out / "model.xml"), images).items():
-            print(f"check {name}: max abs diff {s['max_abs_diff']:.2e}, correlation {s['correlation']:.5f} "
-                  f"({len(images)} images, IR in f32)")
-        if check[1] is not None:
-            height = (shape or DEFAULT_SHAPE)[0]
-            ap_torch, ap_ir = (coco_ap(n, check[0], check[1], height) for n in (TorchNetwork(net), IRNetwork(out)))
-            print(f"check COCO AP at height {height}: torch {ap_torch:.4f}, IR {ap_ir:.4f}")
+        _check(net, out, check, (shape or DEFAULT_SHAPE)[0])
     if args.name:
         from ..store import register as store_register
 
         print(f"registered {args.name!r}: {store_register(args.name, out)}")
     return 0
+
+
+def _check(net, out: Path, check: tuple[Path, Path | None], height: int) -> None:
+    """Torch vs IR maps on the --check images and, with annotations, both COCO APs (through
+    ``lwpose.eval``; ``convert`` and ``eval`` do not import each other, the CLI joins them)."""
+    from ..backends.openvino import OpenVINOBackend
+    from ..backends.torch import TorchBackend
+    from ..convert.compare import compare
+    from ..media import image_files, read_frames
+
+    torch_backend = TorchBackend(net, path=out)
+    ir = OpenVINOBackend(out, default_precision="f32")
+    images = read_frames(check[0], len(image_files(check[0])))
+    for name, s in compare(torch_backend, ir, images, height).items():
+        print(f"check {name}: max abs diff {s['max_abs_diff']:.2e}, correlation {s['correlation']:.5f} "
+              f"({len(images)} images, IR in {ir.precision})")
+    if check[1] is not None:
+        from ..eval.coco import evaluate
+        from ..eval.predict import Predictor
+
+        ap_torch, ap_ir = (evaluate(Predictor(b, height=height), check[0], check[1])["metrics"]["AP"]
+                           for b in (torch_backend, ir))
+        print(f"check COCO AP at height {height}: torch {ap_torch:.4f}, IR {ap_ir:.4f}")
+    ir.close()
 
 
 def run_import_ir(args: argparse.Namespace) -> int:

@@ -9,9 +9,8 @@ import sys
 
 from ..errors import LwposeError
 from ..fsutil import atomic_write
-from ..store import DEFAULT_MODEL
+from . import options
 
-DEFAULT_HEIGHT = 368
 DEFAULT_TOLERANCE = 0.01
 
 
@@ -21,20 +20,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run a model on every image of a COCO-format keypoint set with the runtime's "
                     "preprocessing and grouping, and score it with pycocotools COCOeval. Prints AP, "
                     "AP50, AP75, APm, APl, AR and images/s.")
-    ev.add_argument("--model", default=DEFAULT_MODEL, metavar="MODEL",
-                    help="model store name, model directory, IR .xml (OpenVINO) or .pth checkpoint (torch) "
-                         "(default %(default)s)")
+    options.add_model(ev, checkpoints=True)
     ev.add_argument("--images", required=True, metavar="DIR", help="directory holding the images' file_name entries")
     ev.add_argument("--annotations", required=True, metavar="FILE.json",
                     help="COCO person keypoints file (e.g. person_keypoints_val2017.json)")
-    ev.add_argument("--height", type=int, default=DEFAULT_HEIGHT,
-                    help=f"network input height in pixels, a multiple of 8 (default {DEFAULT_HEIGHT})")
+    options.add_height(ev, options.EVAL_HEIGHT)
     ev.add_argument("--scales", type=float, nargs="+", default=[1.0], metavar="S",
                     help="test-time scales multiplying --height; maps of all scales are averaged on the "
                          "largest scale's grid (default: 1.0 only)")
     ev.add_argument("--flip", action="store_true",
                     help="also run on the mirrored image at each scale and average (default off)")
-    ev.add_argument("--device", default="CPU", help="OpenVINO device for IR models (default CPU)")
+    options.add_device(ev)
     ev.add_argument("--json", metavar="OUT", help="write configuration, metrics and images/s as JSON "
                                                   "(usable as a `lwpose check` baseline); default: none")
     ev.add_argument("--save-predictions", metavar="FILE.json",
@@ -47,14 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check", help="re-run a baseline's evaluation; exit 1 if AP dropped",
         description="Re-run the evaluation a baseline file describes (model, data, height, scales, flip) "
                     "and compare: exit 0 when AP is at most --tolerance below the baseline's, 1 when it "
-                    "dropped more, 2 on errors. ${SHARED} in the file is $LWPOSE_SHARED or ../shared "
-                    "beside the repository.")
+                    "dropped more, 2 on errors. ${SHARED} in the file is $LWPOSE_SHARED.")
     check.add_argument("--baseline", required=True, metavar="FILE.json", help="baseline file, e.g. baselines/NAME.json")
     check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                        help=f"allowed AP drop (default {DEFAULT_TOLERANCE})")
     check.add_argument("--update", action="store_true",
                        help="write the measured metrics into the baseline file (and exit 0)")
-    check.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
+    options.add_device(check)
     check.set_defaults(func=_check)
 
 
@@ -108,6 +103,7 @@ def _summary(result: dict) -> str:
             f"data         {result['annotations']} ({result['num_images']} images, {result['num_people']} people, "
             f"{result['num_predictions']} predictions)\n"
             f"input        height {result['height']}, {tta}\n"
+            f"precision    {result['inference_precision']}\n"
             f"accuracy     {metrics}\n"
             f"speed        {result['images_per_s']} images/s (prediction + grouping, steady state)")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import LwposeError
 from ..fsutil import atomic_write
 from ..media import IMAGE_SUFFIXES, image_files
-from ..store import DEFAULT_MODEL
+from . import options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,11 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "the others are processed, and the exit status is 2.")
     parser.add_argument("images", nargs="+", metavar="IMAGE",
                         help="image files, or directories (every image in them, sorted by name)")
-    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
-                        help="installed model name, model directory or .xml (default %(default)s)")
-    parser.add_argument("--height", type=int, default=368,
-                        help="network input height in pixels, a multiple of 8; the width follows each "
-                             "image's aspect ratio (default %(default)s)")
+    options.add_model(parser)
+    options.add_height(parser, options.EVAL_HEIGHT)
     parser.add_argument("--json", metavar="FILE|-",
                         help="write the results as a JSON list to FILE, or as JSON lines to stdout with '-' "
                              "(messages then go to stderr); one object an image: image, width, height, "
@@ -41,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from ..draw import draw_people
+    from ..media import read_image
     from ..runtime import PoseModel
 
     to_stdout = args.json == "-"
@@ -63,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
     results, names = [], set()
     try:
         for path in images:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                failures.append(f"{path}: cannot read the image (not an image file, or unreadable)")
+            try:
+                image = read_image(path)
+            except LwposeError as exc:
+                failures.append(str(exc))
                 _report(failures[-1])
                 continue
             people = [p for p in model(image) if p.score >= args.min_score]

@@ -4,12 +4,11 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import LwposeError
-from ..store import DEFAULT_MODEL
+from . import options
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -29,18 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
                         help="video file, image folder or glob ('imgs/*.jpg'), camera index (0) or device "
                              "(/dev/video0), or network stream (rtsp://..., http://...)")
-    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
-                        help="installed model name, model directory or .xml (default %(default)s)")
-    parser.add_argument("--height", type=int, default=256,
-                        help="network input height in pixels, a multiple of 8; each stream's width follows its "
-                             "aspect ratio (default %(default)s)")
-    parser.add_argument("--mode", choices=("throughput", "latency"), default="throughput",
-                        help="OpenVINO performance hint: throughput (several requests in parallel, best for "
-                             "many frames) or latency (one request on all cores) (default %(default)s)")
-    parser.add_argument("--nireq", type=int, default=0,
-                        help="infer requests in the shared queue (default 0: one more than OpenVINO's optimal number)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="OpenVINO inference threads (default 0: all cores)")
+    options.add_model(parser)
+    options.add_height(parser)
+    options.add_execution(parser)
     parser.add_argument("--out", default="runs/run", metavar="DIR",
                         help="output directory for <stream>.jsonl and <stream>.mp4 (default %(default)s)")
     parser.add_argument("--save-video", action="store_true",
@@ -81,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from ..draw import draw_people
-    from ..pipeline import sinks
-    from ..pipeline import Pipeline
+    from ..pipeline import Pipeline, StreamInfo, sinks
+    from ..pipeline.engine import Result
 
     _check(args)
     if args.show:
@@ -98,12 +87,24 @@ def run(args: argparse.Namespace) -> int:
                         min_score=args.min_score, max_frames=args.max_frames, start=args.start,
                         fps_limit=args.fps_limit, reconnect=args.reconnect)
     names = list(pipeline.streams)
-    jsonl: dict[str, sinks.JsonLinesSink] = {}
-    videos: dict[str, sinks.VideoSink] = {}
-    window = sinks.Window(names) if args.show else None
-    people_total = dict.fromkeys(names, 0)
+    written: list[Path] = []
     bars = {n: tqdm(desc=n, total=None, unit="frame", position=i, dynamic_ncols=True,
                     disable=True if args.quiet else None) for i, n in enumerate(names)}
+
+    def stream_sinks(info: StreamInfo) -> list[sinks.Sink]:
+        own: list[sinks.Sink] = [sinks.JsonLinesSink(out / f"{info.name}.jsonl")]
+        if args.save_video:
+            fps = args.fps_limit if info.live and args.fps_limit else info.fps
+            own.append(sinks.VideoSink(out / f"{info.name}.mp4", fps))
+        written.extend(s.path for s in own)
+        return own
+
+    def progress(result: Result, info: StreamInfo) -> None:
+        bar = bars[result.stream]
+        if bar.total is None and info.length is not None:
+            bar.total = info.length
+        bar.set_postfix(people=len(result.people), drops=info.drops, refresh=False)
+        bar.update()
 
     def on_signal(signum: int, _frame: object) -> None:
         log.warning("%s: finishing the frames in flight (again to abort)", signal.Signals(signum).name)
@@ -112,59 +113,35 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    log.info("%d stream(s), %d infer requests, outputs in %s", len(names), pipeline.engine.nireq, out)
-    t0 = time.perf_counter()
+    log.info("%d stream(s), %d infer requests (%s, %s), outputs in %s", len(names), pipeline.engine.nireq,
+             pipeline.model.backend.name, pipeline.model.backend.precision, out)
+    shared = [sinks.WindowSink(names, pipeline.stop)] if args.show else []
     try:
-        for n in names:  # inside the try: a file that cannot be opened still closes the pipeline
-            jsonl[n] = sinks.JsonLinesSink(out / f"{n}.jsonl")
         with logging_redirect_tqdm():
-            for result in pipeline.results():
-                name = result.stream
-                jsonl[name].write(result)
-                people_total[name] += len(result.people)
-                if args.save_video or window:
-                    image = draw_people(result.frame, result.people)
-                    if args.save_video:
-                        if name not in videos:
-                            src = pipeline.streams[name].source
-                            fps = args.fps_limit if src.live and args.fps_limit else src.fps
-                            videos[name] = sinks.VideoSink(out / f"{name}.mp4", fps)
-                        videos[name].write(image)
-                    if window and not window.show(name, image):
-                        pipeline.stop()
-                bar = bars[name]
-                if bar.total is None and pipeline.streams[name].source.length is not None:
-                    length = pipeline.streams[name].source.length
-                    bar.total = min(length, args.max_frames) if args.max_frames else length
-                bar.set_postfix(people=len(result.people), drops=pipeline.engine.drops(name), refresh=False)
-                bar.update()
+            elapsed = pipeline.run(shared, stream_sinks=stream_sinks, progress=progress)
     finally:
-        elapsed = time.perf_counter() - t0
         for s, handler in previous.items():
             signal.signal(s, handler)
-        pipeline.close()
-        for sink in [*jsonl.values(), *videos.values(), *bars.values()]:
-            sink.close()
-        if window:
-            window.close()
-    _summary(pipeline, people_total, elapsed, out)
-    for sink in [*jsonl.values(), *videos.values()]:
-        print(f"wrote {sink.path}")
+        for bar in bars.values():
+            bar.close()
+    _summary(pipeline, elapsed, out)
+    for path in written:
+        print(f"wrote {path}")
     return 2 if pipeline.failed else 0
 
 
-def _summary(pipeline: "Pipeline", people_total: dict[str, int], elapsed: float, out: Path) -> None:
+def _summary(pipeline: "Pipeline", elapsed: float, out: Path) -> None:
     """A table of the streams and a total line, on stdout."""
     rows = [("stream", "status", "frames", "people/frame", "drops", "frames/s")]
     total = 0
     for name, info in pipeline.streams.items():
         n = info.delivered
         total += n
-        rows.append((name, info.status, str(n), f"{people_total[name] / n:.1f}" if n else "-",
+        rows.append((name, info.status, str(n), f"{info.people / n:.1f}" if n else "-",
                      str(info.drops), f"{n / elapsed:.1f}" if elapsed > 0 else "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     print(f"{total} frames in {elapsed:.1f} s ({total / elapsed if elapsed > 0 else 0:.1f} frames/s); outputs in {out}")
     for info in pipeline.failed:
-        print(f"failed: {info.name} ({info.source.spec}): {info.error}")
+        print(f"failed: {info.name} ({info.spec}): {info.error}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import LwposeError
-from ..store import DEFAULT_MODEL
+from ..preprocess import check_height
+from . import options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "server: input 'image' UINT8 [1, HEIGHT, W, 3] BGR with W any multiple of 8, outputs "
                     "'heatmaps' and 'pafs'. Health: GET /v2/health/live, /v2/health/ready, /v2/models/NAME/ready; "
                     "metadata: GET /v2/models/NAME. Stops on SIGINT/SIGTERM after the requests in flight.")
-    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
-                        help="installed model name, model directory or .xml (default %(default)s)")
+    options.add_model(parser)
     parser.add_argument("--served-name", metavar="NAME",
                         help="model name clients use in their URL (default: the store name, or the model "
                              "directory's or .xml's name)")
@@ -24,10 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "0.0.0.0 for every interface)")
     parser.add_argument("--grpc-port", type=int, required=True, metavar="N", help="gRPC port")
     parser.add_argument("--http-port", type=int, required=True, metavar="N", help="REST port")
-    parser.add_argument("--height", type=int, default=256,
-                        help="network input height in pixels, a multiple of 8; clients must use the same "
-                             "(default %(default)s)")
-    parser.add_argument("--device", default="CPU", help="OpenVINO device (default %(default)s)")
+    options.add_height(parser)
+    options.add_device(parser)
     parser.add_argument("--nireq", type=int, default=0,
                         help="infer requests (default 0: OpenVINO's optimal number in throughput mode)")
     parser.add_argument("--native-input", action="store_true",
@@ -44,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise LwposeError("--grpc-port and --http-port must differ")
     if args.nireq < 0:
         raise LwposeError(f"--nireq must be 0 or more, not {args.nireq}")
+    check_height(args.height)
     from ..serve import serve
 
     serve(args.model, name=args.served_name, height=args.height, host=args.host, grpc_port=args.grpc_port,

@@ -1,7 +1,10 @@
 """Torch ↔ OpenVINO conversion for the Lightweight OpenPose family (tools layer: imports torch).
 
-- ``checkpoint``: read checkpoints, build the matching ``lwpose.model`` network.
-- ``export``: network → model directory (IR with u8 NHWC BGR input, FP32/FP16/INT8, ``lwpose.json``).
+- ``export``: network → model directory (IR with u8 NHWC BGR input, FP32/FP16/INT8, metadata in
+  ``lwpose.json`` and in the IR's ``rt_info``).
 - ``import_ir``: OpenVINO IR → torch checkpoint (``import_ir(xml_path, out_path)``).
-- ``compare``: torch vs IR maps and COCO AP; ``frames``: calibration/check images.
+- ``compare``: torch vs IR maps through :mod:`lwpose.backends`.
+
+Checkpoints are read by :mod:`lwpose.checkpoint`; calibration frames come from
+:func:`lwpose.media.read_frames` and :func:`lwpose.preprocess.fit`.
 """

@@ -21,10 +21,10 @@ from torch import nn
 from .. import __version__
 from ..errors import LwposeError
 from ..fsutil import sigterm_as_interrupt
-from ..model import INPUT_MEAN, INPUT_SCALE, STRIDE, PoseNet
+from ..model import PoseNet
 from ..pose import KEYPOINTS_18
-from ..store import sha256
-from .frames import fit
+from ..preprocess import INPUT_MEAN, INPUT_SCALE, STRIDE, fit
+from ..store import RT_INFO_KEY, sha256
 
 PRECISIONS = ("FP32", "FP16", "INT8")
 DEFAULT_SHAPE = (256, 456)
@@ -173,17 +173,18 @@ def export(net: PoseNet, out_dir: Path, *, source: Path, precision: str = "FP32"
     ``shape`` (H, W) or None for dynamic H and W; ``calibration`` frames are needed for INT8.
     """
     if precision not in PRECISIONS:
-        raise LwposeError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        raise LwposeError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}", param="precision")
     if precision == "INT8" and not calibration:
-        raise LwposeError("--precision INT8 needs calibration frames (--calib)")
+        raise LwposeError("precision INT8 needs calibration frames", param="precision")
     if shape is not None and (shape[0] % STRIDE or shape[1] % STRIDE or min(shape) <= 0):
-        raise LwposeError(f"--shape {shape[0]}x{shape[1]}: height and width must be positive multiples of {STRIDE}")
+        raise LwposeError(f"shape {shape[0]}x{shape[1]}: height and width must be positive multiples of {STRIDE}", param="shape")
     out_dir = Path(out_dir)
     with staged_directory(out_dir) as staging:
         model = to_openvino(net, shape)
         if precision == "INT8":
             model = quantize(model, calibration, shape)
-        ov.save_model(model, staging / "model.xml", compress_to_fp16=precision == "FP16")
         meta = metadata(net, name or out_dir.name, shape, precision, source)
+        model.set_rt_info(json.dumps(meta), [RT_INFO_KEY])  # a bare .xml describes itself too
+        ov.save_model(model, staging / "model.xml", compress_to_fp16=precision == "FP16")
         (staging / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir

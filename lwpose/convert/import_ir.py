@@ -30,7 +30,8 @@ from torch import nn
 from .. import __version__
 from ..errors import LwposeError
 from ..fsutil import atomic_output, refuse_inputs
-from ..model import ARCHITECTURES, INPUT_MEAN, INPUT_SCALE, NUM_HEATMAPS, NUM_PAFS, PoseNet, build
+from ..model import ARCHITECTURES, NUM_HEATMAPS, NUM_PAFS, PoseNet, build
+from ..preprocess import INPUT_MEAN, INPUT_SCALE
 from ..store import sha256
 
 CONV_TYPES = ("Convolution", "GroupConvolution")

@@ -8,9 +8,8 @@ A baseline file::
      "annotations": "${SHARED}/data/coco-mini/person_keypoints_mini.json",
      "height": 368, "scales": [1.0], "flip": false, "metrics": {"AP": 0.8162, ...}}
 
-``${SHARED}`` is ``$LWPOSE_SHARED`` or else the ``shared`` directory beside the repository that
-holds the baseline (``<repo>/baselines/NAME.json`` → ``<repo>/../shared``); other relative paths
-are relative to the baseline file. ``model`` is a path (it has a ``/`` or ends in ``.xml``,
+``${SHARED}`` is ``$LWPOSE_SHARED`` (an error when unset); other relative paths are relative to
+the baseline file. ``model`` is a path (it has a ``/`` or ends in ``.xml``,
 ``.pth``, ``.pt``) or a model store name. ``lwpose eval --json`` writes files of the same shape.
 """
 from __future__ import annotations
@@ -22,14 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..backends import CHECKPOINT_SUFFIXES, Backend, open_backend
 from ..errors import LwposeError
+from ..files import load_file
 from ..fsutil import atomic_write
 from . import coco, predict
 
 SHARED = "${SHARED}"
 #: The metric the check gates on; the others are reported.
 GATED_METRIC = "AP"
-MODEL_SUFFIXES = (".xml", *predict.CHECKPOINT_SUFFIXES)
+MODEL_SUFFIXES = (".xml", *CHECKPOINT_SUFFIXES)
+#: The environment variable ``${SHARED}`` stands for.
+SHARED_ENV = "LWPOSE_SHARED"
 
 
 def evaluate_model(model: str | Path, images: str | Path, annotations: str | Path, *, height: int = 368,
@@ -38,31 +41,39 @@ def evaluate_model(model: str | Path, images: str | Path, annotations: str | Pat
     """Evaluate a model (store name, IR or ``.pth`` checkpoint) on a COCO keypoint set.
 
     Returns the configuration and :func:`coco.evaluate`'s result (``metrics``, ``images_per_s``,
-    counts, ``predictions``), plus the versions used.
+    counts, ``predictions``), the backend's ``inference_precision``, plus the versions used.
     """
     dataset = coco.load_dataset(images, annotations)  # data errors before the model loads
-    network = predict.network(model, device)
-    predictor = predict.Predictor(network, height, tuple(scales), flip)
-    result = coco.evaluate_dataset(predictor, dataset, stride=network.stride, progress=progress)
-    return {"model": network.name, "images": str(images), "annotations": str(annotations), "height": height,
-            "scales": list(scales), "flip": flip, "device": device, **result, "versions": _versions(network)}
+    backend = open_backend(model, device=device)
+    try:
+        predictor = predict.Predictor(backend, height, tuple(scales), flip)
+        result = coco.evaluate_dataset(predictor, dataset, stride=backend.stride, progress=progress)
+    finally:
+        backend.close()
+    return {"model": str(getattr(backend, "path", model)), "images": str(images), "annotations": str(annotations),
+            "height": height, "scales": list(scales), "flip": flip, "device": device,
+            "inference_precision": backend.precision, **result, "versions": _versions(backend)}
 
 
-def _versions(network: predict.Network) -> dict:
-    import openvino
+def _versions(backend: Backend) -> dict:
+    versions = {"lwpose": __version__}
+    if backend.name.startswith("openvino"):
+        import openvino
 
-    versions = {"lwpose": __version__, "openvino": openvino.get_version()}
-    if isinstance(network, predict.TorchNetwork):
+        versions["openvino"] = openvino.get_version()
+    if backend.name.startswith("torch"):
         import torch
 
         versions["torch"] = torch.__version__
     return versions
 
 
-def shared_dir(baseline: Path) -> Path:
-    """What ``${SHARED}`` stands for in ``baseline``."""
-    env = os.environ.get("LWPOSE_SHARED")
-    return Path(env) if env else baseline.resolve().parent.parent.parent / "shared"
+def shared_dir() -> Path:
+    """What ``${SHARED}`` stands for: ``$LWPOSE_SHARED``; LwposeError when unset."""
+    env = os.environ.get(SHARED_ENV)
+    if not env:
+        raise LwposeError(f"{SHARED_ENV} is not set; a baseline path uses {SHARED}: set it to the shared data directory")
+    return Path(env)
 
 
 @dataclass
@@ -75,10 +86,9 @@ class Baseline:
     def resolve(self, value: str) -> Path:
         """A path of the file with ``${SHARED}`` expanded, relative to the baseline file."""
         if SHARED in value:
-            shared = shared_dir(self.path)
+            shared = shared_dir()
             if not shared.is_dir():
-                raise LwposeError(f"baseline {self.path}: {SHARED} is {shared}, which is missing "
-                                  "(set LWPOSE_SHARED to the shared data directory)")
+                raise LwposeError(f"baseline {self.path}: {SHARED} is {shared} ({SHARED_ENV}), which is missing")
             value = value.replace(SHARED, str(shared))
         path = Path(value)
         return path if path.is_absolute() else self.path.parent / path
@@ -109,17 +119,12 @@ class Baseline:
 
 def load(path: str | Path) -> Baseline:
     path = Path(path)
-    if not path.is_file():
-        raise LwposeError(f"--baseline {path}: file not found")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise LwposeError(f"--baseline {path}: not valid JSON ({exc})") from None
+    data = load_file(path, "baseline", "json")
     if not isinstance(data, dict):
-        raise LwposeError(f"--baseline {path}: not a JSON object")
+        raise LwposeError(f"baseline {path}: not a JSON object", param="baseline")
     missing = [k for k in ("model", "images", "annotations") if not isinstance(data.get(k), str)]
     if missing:
-        raise LwposeError(f"--baseline {path}: missing {', '.join(missing)} (paths or a model name)")
+        raise LwposeError(f"baseline {path}: missing {', '.join(missing)} (paths or a model name)", param="baseline")
     _check_fields(data, path)
     return Baseline(path, data)
 
@@ -131,7 +136,7 @@ def _finite(value: object) -> bool:
 def _check_fields(data: dict, path: Path) -> None:
     """LwposeError naming the file and field for a configuration or metric of the wrong type."""
     def bad(field: str, rule: str, value: object) -> LwposeError:
-        return LwposeError(f"--baseline {path}: {field} must be {rule}, got {json.dumps(value)}")
+        return LwposeError(f"baseline {path}: {field} must be {rule}, got {json.dumps(value)}", param="baseline")
 
     height = data.get("height", 368)
     if not isinstance(height, int) or isinstance(height, bool) or height <= 0:

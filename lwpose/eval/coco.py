@@ -2,7 +2,7 @@
 COCOeval, and :func:`evaluate`, the one loop every evaluation goes through.
 
 ``evaluate(predict, images_dir, annotations)`` takes any callable that turns a BGR frame into
-:class:`lwpose.runtime.Maps` (an OpenVINO IR, a torch checkpoint, a converted model, with or
+:class:`lwpose.preprocess.Maps` (an OpenVINO IR, a torch checkpoint, a converted model, with or
 without test-time augmentation) and groups the maps with the runtime's grouping
 (``lwpose.decode.group`` + ``people_from_arrays``), so the keypoints scored are those
 ``lwpose run`` would produce.
@@ -21,8 +21,9 @@ import numpy as np
 
 from .. import decode, media
 from ..errors import LwposeError
+from ..files import load_file
 from ..pose import COCO17_FROM_18, FLIP_PAIRS, KEYPOINTS_17, LIMBS, NUM_KEYPOINTS, Person, people_from_arrays
-from ..runtime import Maps
+from ..preprocess import Maps
 
 #: COCOeval's keypoint statistics, in the order of ``COCOeval.stats``. A value is None when the
 #: data set has no ground truth in that area range.
@@ -57,40 +58,35 @@ def load_dataset(images_dir: str | Path, annotations: str | Path) -> Dataset:
     from pycocotools.coco import COCO
 
     images_dir, annotations = Path(images_dir), Path(annotations)
-    if not annotations.is_file():
-        raise LwposeError(f"--annotations {annotations}: file not found")
-    try:
-        data = json.loads(annotations.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LwposeError(f"--annotations {annotations}: not valid JSON ({exc})") from None
+    data = load_file(annotations, "annotations", "json")
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
-        raise LwposeError(f"--annotations {annotations}: not a COCO file (needs 'images', 'annotations' and 'categories' lists)")
+        raise LwposeError(f"annotations {annotations}: not a COCO file (needs 'images', 'annotations' and 'categories' lists)", param="annotations")
     category_id = _keypoint_category(data, annotations)
     images = data["images"]
     if not all(isinstance(img, dict) and "id" in img and "file_name" in img for img in images):
-        raise LwposeError(f"--annotations {annotations}: every 'images' entry needs an id and a file_name")
+        raise LwposeError(f"annotations {annotations}: every 'images' entry needs an id and a file_name", param="annotations")
     ids = [img["id"] for img in images]
     if len(set(ids)) != len(ids):
-        raise LwposeError(f"--annotations {annotations}: duplicate image ids in 'images'")
+        raise LwposeError(f"annotations {annotations}: duplicate image ids in 'images'", param="annotations")
     known = set(ids)
     people = [a for a in data["annotations"] if a.get("category_id") == category_id]
     for ann in people:
         if ann.get("image_id") not in known:
-            raise LwposeError(f"--annotations {annotations}: annotation {ann.get('id')} refers to image_id "
-                              f"{ann.get('image_id')!r}, which is not in 'images'")
+            raise LwposeError(f"annotations {annotations}: annotation {ann.get('id')} refers to image_id "
+                              f"{ann.get('image_id')!r}, which is not in 'images'", param="annotations")
         problem = _annotation_problem(ann)
         if problem:
-            raise LwposeError(f"--annotations {annotations}: annotation {ann.get('id')} {problem}")
+            raise LwposeError(f"annotations {annotations}: annotation {ann.get('id')} {problem}", param="annotations")
         ann.setdefault("num_keypoints", sum(1 for v in ann["keypoints"][2::3] if v > 0))
     if not any(any(v > 0 for v in a["keypoints"][2::3]) for a in people):
-        raise LwposeError(f"--annotations {annotations}: no annotation has labelled keypoints "
-                          "(a person_keypoints_*.json is needed, not instances_*.json)")
+        raise LwposeError(f"annotations {annotations}: no annotation has labelled keypoints "
+                          "(a person_keypoints_*.json is needed, not instances_*.json)", param="annotations")
     if not images_dir.is_dir():
-        raise LwposeError(f"--images {images_dir}: directory not found")
+        raise LwposeError(f"images {images_dir}: directory not found", param="images")
     absent = [img["file_name"] for img in images if not (images_dir / img["file_name"]).is_file()]
     if absent:
-        raise LwposeError(f"--images {images_dir}: {len(absent)} of {len(images)} images listed in {annotations} "
-                          f"are missing: {', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}")
+        raise LwposeError(f"images {images_dir}: {len(absent)} of {len(images)} images listed in {annotations} "
+                          f"are missing: {', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}", param="images")
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):
@@ -127,11 +123,11 @@ def _keypoint_category(data: dict, annotations: Path) -> int:
     for cat in data["categories"]:
         if len(cat.get("keypoints", ())) == len(KEYPOINTS_17):
             return cat["id"]
-    raise LwposeError(f"--annotations {annotations}: no category lists the 17 COCO keypoints "
-                      "(a person_keypoints_*.json is needed)")
+    raise LwposeError(f"annotations {annotations}: no category lists the 17 COCO keypoints "
+                      "(a person_keypoints_*.json is needed)", param="annotations")
 
 
-def read_image(path: Path, image: dict | None = None) -> np.ndarray:
+def dataset_image(path: Path, image: dict | None = None) -> np.ndarray:
     """A BGR image as stored (EXIF orientation ignored, as COCO annotations are), checked against
     the ``width`` / ``height`` of its ``images`` entry when given."""
     frame = media.read_image(path)
@@ -273,7 +269,7 @@ def evaluate_dataset(predict: Callable[[np.ndarray], Maps], dataset: Dataset, *,
 
         images = tqdm(images, desc="eval", unit="img")
     for image in images:
-        frame = read_image(dataset.path(image), image)
+        frame = dataset_image(dataset.path(image), image)
         if frame.shape not in warmed:
             predict(frame)
             warmed.add(frame.shape)

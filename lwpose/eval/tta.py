@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..pose import LIMB_PAF_CHANNELS, LIMBS, flip_permutation
-from ..runtime import Maps
+from ..preprocess import Maps
 
 
 def _paf_flip() -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,8 @@
 """``lwpose bench``: inference-only, end-to-end and synchronous throughput on the same frames and model.
 
-* inference only: the engine's compiled model and an ``AsyncInferQueue`` fed with frames that
-  were decoded and resized beforehand; nothing else runs. Once more with a model compiled for
-  the video's exact input shape (``infer_static_fps``), to compare with the engine's dynamic width.
+* inference only: the OpenVINO backend's compiled model and an ``AsyncInferQueue`` fed with
+  frames that were decoded and resized beforehand; nothing else runs. Once more with a model
+  compiled for the video's exact input shape (``infer_static_fps``), to compare with the dynamic width.
 * end to end: a :class:`Pipeline` over N copies of the video: read + resize + infer + group +
   track + smooth, results consumed by the calling thread (no display, no files).
 * synchronous baseline (optional): the straightforward loop read → ``PoseModel(frame)`` (latency
@@ -23,6 +23,7 @@ import numpy as np
 import openvino as ov
 
 from ..errors import LwposeError
+from ..media import read_frames
 from ..runtime import PoseModel
 from .engine import AsyncEngine
 from .pipeline import Pipeline
@@ -47,27 +48,6 @@ def _stats_ms(values: list[float]) -> dict[str, float]:
     return {"mean_ms": round(float(a.mean()), 3), "p95_ms": round(float(np.percentile(a, 95)), 3)}
 
 
-def read_frames(source: str, count: int) -> tuple[list[np.ndarray], list[float]]:
-    """The first ``count`` frames of a video and the decode time of each, seconds."""
-    cap = cv2.VideoCapture(source)
-    if not cap.isOpened():
-        raise LwposeError(f"--source {source}: cannot open the video")
-    frames, times = [], []
-    try:
-        for _ in range(count):
-            t0 = time.perf_counter()
-            ok, frame = cap.read()
-            if not ok:
-                break
-            times.append(time.perf_counter() - t0)
-            frames.append(frame)
-    finally:
-        cap.release()
-    if len(frames) < count:
-        raise LwposeError(f"--source {source}: has {len(frames)} frames, fewer than --frames {count}")
-    return frames, times
-
-
 def infer_only(compiled: ov.CompiledModel, nireq: int, tensors: list[np.ndarray], repeat: int,
                prefix: str = "infer") -> dict[str, float]:
     """Throughput of a bare infer queue on pre-resized tensors (each sent ``repeat`` times)."""
@@ -84,10 +64,9 @@ def infer_only(compiled: ov.CompiledModel, nireq: int, tensors: list[np.ndarray]
     return {f"{prefix}_fps": round(n / clock.wall, 2), f"{prefix}_cpu_ms_per_frame": round(clock.cpu / n * 1000, 2)}
 
 
-def end_to_end(model: PoseModel, source: str, streams: int, frames: int, nireq: int = 0) -> dict:
+def end_to_end(model: PoseModel, source: str, streams: int, frames: int) -> dict:
     """Throughput and per-stage latency of a full Pipeline over ``streams`` copies of ``source``."""
-    pipeline = Pipeline(model, [source] * streams, names=[f"s{i}" for i in range(streams)], max_frames=frames,
-                        nireq=nireq)
+    pipeline = Pipeline(model, [source] * streams, names=[f"s{i}" for i in range(streams)], max_frames=frames)
     timings: dict[str, list[float]] = {s: [] for s in STAGES}
     counts = {f"s{i}": 0 for i in range(streams)}
     people = 0
@@ -98,7 +77,7 @@ def end_to_end(model: PoseModel, source: str, streams: int, frames: int, nireq: 
             for s in STAGES:
                 timings[s].append(r.timings[s])
     if pipeline.failed:
-        raise LwposeError(f"--source {source}: {pipeline.failed[0].error}")
+        raise LwposeError(f"source {source}: {pipeline.failed[0].error}", param="source")
     n = sum(counts.values())
     return {"e2e_fps": round(n / clock.wall, 2), "e2e_cpu_ms_per_frame": round(clock.cpu / n * 1000, 2),
             "frames_total": n, "people_per_frame": round(people / n, 2),
@@ -121,7 +100,7 @@ def sync_loop(model_spec: str | Path, source: str, frames: int, height: int) -> 
             for i in range(frames):
                 ok, frame = cap.read()
                 if not ok:
-                    raise LwposeError(f"--source {source}: fewer than --frames {frames} frames")
+                    raise LwposeError(f"source {source}: fewer than frames={frames} frames", param="source")
                 tracker.update(model(frame), i / fps)
     finally:
         cap.release()
@@ -134,19 +113,24 @@ def _best(results: list[dict], key: str) -> dict:
 
 
 def run_bench(model_spec: str | Path, source: str, *, streams: list[int], frames: int = 300, height: int = 256,
-              mode: str = "throughput", nireq: int = 0, baseline_sync: bool = False, repeats: int = 1) -> dict:
+              mode: str = "throughput", nireq: int = 0, threads: int = 0, baseline_sync: bool = False,
+              repeats: int = 1) -> dict:
     """All measurements of ``lwpose bench``, as a JSON-ready dict; each figure is the best of
     ``repeats`` runs (inference-only and end-to-end runs alternate)."""
     if frames < WARMUP_FRAMES or not streams or min(streams) < 1 or repeats < 1:
-        raise LwposeError(f"--frames must be >= {WARMUP_FRAMES}, --streams and --repeats >= 1")
-    model = PoseModel(model_spec, height=height, mode=mode)
-    frame_list, decode_times = read_frames(source, frames)
-    engine = AsyncEngine(model, nireq=nireq)
+        raise LwposeError(f"frames must be >= {WARMUP_FRAMES}, streams and repeats >= 1", param="frames")
+    model = PoseModel(model_spec, height=height, mode=mode, nireq=nireq, threads=threads)
+    backend = model.backend
+    decode_times: list[float] = []
+    frame_list = read_frames(source, frames, spread=False, decode_times=decode_times)
+    if len(frame_list) < frames:
+        raise LwposeError(f"source {source}: has {len(frame_list)} frames, fewer than frames={frames}", param="source")
+    engine = AsyncEngine(model)
     tensors = [model.prepare(f)[0] for f in frame_list]
     h, w = frame_list[0].shape[:2]
     decode = _stats_ms(decode_times)
     report: dict = {
-        "model": str(model.xml), "source": str(source), "frame_size": [w, h],
+        "model": str(backend.path), "backend": backend.name, "source": str(source), "frame_size": [w, h],
         "input_shape": list(model.input_shape(h, w)), "frames_per_stream": frames, "mode": mode,
         "nireq": engine.nireq, "repeats": repeats, "cpu_count": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
         "openvino": ov.get_version(), "python": platform.python_version(),
@@ -154,7 +138,7 @@ def run_bench(model_spec: str | Path, source: str, *, streams: list[int], frames
     }
     del frame_list
     # the engine's dynamic-width model against one compiled for this exact shape (docs/performance.md)
-    static = model.compile(tensors[0].shape[1:3])
+    static = backend.compiled(*tensors[0].shape[1:3])
     report.update(_best([infer_only(static, engine.nireq, tensors, 1, "infer_static") for _ in range(repeats)],
                         "infer_static_fps"))
     if baseline_sync:
@@ -163,14 +147,16 @@ def run_bench(model_spec: str | Path, source: str, *, streams: list[int], frames
     for n in streams:
         infers, e2es = [], []
         for _ in range(repeats):
-            infers.append(infer_only(engine.compiled, engine.nireq, tensors, n))
-            e2es.append(end_to_end(model, source, n, frames, nireq))
+            infers.append(infer_only(backend.compiled(height), engine.nireq, tensors, n))
+            e2es.append(end_to_end(model, source, n, frames))
         run = {"streams": n, **_best(infers, "infer_fps"), **_best(e2es, "e2e_fps")}
         run["ratio_e2e_to_infer"] = round(run["e2e_fps"] / run["infer_fps"], 3)
         if baseline_sync:
             run["ratio_e2e_to_sync"] = round(run["e2e_fps"] / report["sync_fps"], 3)
         report["runs"].append(run)
     engine.close()
+    report["inference_precision"] = backend.precision
+    model.close()
     report["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     return report
 

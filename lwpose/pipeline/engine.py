@@ -1,10 +1,11 @@
-"""The asynchronous scheduler: ONE compiled model and ONE ``openvino.AsyncInferQueue`` for all streams.
+"""The asynchronous scheduler: ONE backend (``PoseModel.backend``) for all streams.
 
-The model is compiled once with a dynamic input width (``[1, height, -1, 3]``), so streams of
-any aspect ratio share the queue without padding (as fast as a static shape within measurement noise on
+The backend serves every aspect ratio at the model's input height (OpenVINO: one compiled model
+with a dynamic width and one infer queue, as fast as a static shape within measurement noise on
 CPU, see docs/performance.md). Callers submit BGR frames from their own threads; a frame is
-resized once (``PoseModel.prepare``) and started on the next free request. The completion
-callback groups the maps into people (the Cython grouping releases the GIL), then results go
+resized once (``PoseModel.prepare``) and handed to ``backend.submit`` once one of the backend's
+``capacity`` requests is free. The completion callback groups the maps into people (the Cython
+grouping releases the GIL), then results go
 through a per-stream reorder buffer so that each stream's tracker, smoother and ``on_result``
 see its frames in submission order.
 """
@@ -15,12 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
-import openvino as ov
 
 from ..pose import Person
+from ..preprocess import Maps
 from ..runtime import PoseModel
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,11 @@ class Result:
 
     stream: str  # stream name
     index: int  # frame index within the stream (submission order)
+    number: int  # frame number in the source (caller-provided; default: index)
     timestamp: float  # caller-provided, seconds
     frame: np.ndarray  # the original BGR frame
     people: list[Person]  # image pixels; tracked and smoothed when enabled
-    meta: Any  # caller-provided, passed through
+    meta: Any  # caller data (e.g. a ROS header), passed through
     #: seconds: "prepare" (resize), "queue" (wait for a free request), "infer", "decode"
     #: (grouping), "track" (tracking + smoothing), "total" (submit → delivery)
     timings: dict[str, float] = field(default_factory=dict)
@@ -47,10 +50,10 @@ class _Job:
 
     stream: "_Stream"
     index: int
+    number: int
     timestamp: float
     frame: np.ndarray
     meta: Any
-    tensor: np.ndarray  # kept alive: the request reads it in place (share_inputs)
     scale: float
     t_submit: float
     timings: dict[str, float]
@@ -81,32 +84,31 @@ class _Stream:
 
 
 class AsyncEngine:
-    """One compiled model and ONE ``openvino.AsyncInferQueue`` shared by all streams.
+    """One backend shared by all streams.
 
     Args:
-        model: the runtime model (its height, mode and thread settings apply).
-        nireq: infer requests in the queue (0 = one more than OpenVINO's optimal number).
+        model: the runtime model; its backend runs the network with up to ``backend.capacity``
+            requests in flight.
         track: give people track ids (``lwpose.track.Tracker``, one per stream).
         smooth: One Euro smoothing of tracked keypoints (``lwpose.smooth.PoseSmoother``).
         min_score: people with a lower score are left out.
 
-    ``on_result`` callbacks run on OpenVINO's callback threads, one at a time per stream; a slow
+    ``on_result`` callbacks run on the backend's callback threads, one at a time per stream; a slow
     callback holds its request, which is how consumers apply back-pressure.
     """
 
-    def __init__(self, model: PoseModel, *, nireq: int = 0, track: bool = True, smooth: bool = True,
+    def __init__(self, model: PoseModel, *, track: bool = True, smooth: bool = True,
                  min_score: float = 0.0) -> None:
         self.model = model
+        self.backend = model.backend
         self.track = track
         self.smooth = smooth
         self.min_score = min_score
-        self.compiled: ov.CompiledModel = model.compile((model.height, -1))
-        # one request more than OpenVINO's optimal number: faster end to end (docs/performance.md)
-        self.nireq = nireq or int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) + 1
-        self._queue = ov.AsyncInferQueue(self.compiled, self.nireq)
-        self._queue.set_callback(self._on_done)
-        self._free = threading.Semaphore(self.nireq)  # requests not yet claimed by a submit
-        self._start_lock = threading.Lock()
+        model.compile()
+        self.nireq = self.backend.capacity
+        # requests not yet claimed by a submit; released once a result is delivered, so "queue"
+        # time is the wait for a request and a submit never blocks inside the backend
+        self._free = threading.Semaphore(self.nireq)
         self._streams: dict[str, _Stream] = {}
         self._streams_lock = threading.Lock()
         self._closed = False
@@ -134,17 +136,20 @@ class AsyncEngine:
             raise ValueError(f"unknown stream {name!r}; call add_stream first") from None
 
     # -- submission ------------------------------------------------------------------------
-    def submit(self, stream: str, frame: np.ndarray, timestamp: float, meta: Any = None) -> int:
-        """Queue a frame, blocking while all requests are busy; returns its index in the stream."""
+    def submit(self, stream: str, frame: np.ndarray, timestamp: float, meta: Any = None,
+               number: int | None = None) -> int:
+        """Queue a frame, blocking while all requests are busy; returns its index in the stream.
+        ``number`` is its frame number in the source (default: the index)."""
         t0 = time.perf_counter()
         st = self._stream(stream)
         self._check_open()
         tensor, scale = self.model.prepare(frame)
         t1 = time.perf_counter()
         self._free.acquire()
-        return self._start(st, frame, timestamp, meta, tensor, scale, t0, {"prepare": t1 - t0})
+        return self._start(st, frame, timestamp, meta, number, tensor, scale, t0, {"prepare": t1 - t0})
 
-    def try_submit(self, stream: str, frame: np.ndarray, timestamp: float, meta: Any = None) -> int | None:
+    def try_submit(self, stream: str, frame: np.ndarray, timestamp: float, meta: Any = None,
+                   number: int | None = None) -> int | None:
         """Queue a frame if a request is free, else count a drop and return None (live sources)."""
         t0 = time.perf_counter()
         st = self._stream(stream)
@@ -159,7 +164,7 @@ class AsyncEngine:
             self._free.release()
             raise
         t1 = time.perf_counter()
-        return self._start(st, frame, timestamp, meta, tensor, scale, t0, {"prepare": t1 - t0})
+        return self._start(st, frame, timestamp, meta, number, tensor, scale, t0, {"prepare": t1 - t0})
 
     def _check_open(self) -> None:
         if self._error is not None:
@@ -167,39 +172,40 @@ class AsyncEngine:
         if self._closed:
             raise RuntimeError("the engine is closed")
 
-    def _start(self, st: _Stream, frame: np.ndarray, timestamp: float, meta: Any, tensor: np.ndarray,
-               scale: float, t_submit: float, timings: dict[str, float]) -> int:
+    def _start(self, st: _Stream, frame: np.ndarray, timestamp: float, meta: Any, number: int | None,
+               tensor: np.ndarray, scale: float, t_submit: float, timings: dict[str, float]) -> int:
         if self._closed:  # close() ran while the caller held or waited for this request
             self._free.release()
             raise RuntimeError("the engine is closed")
         with st.count_lock:
             index = st.next_index
             st.next_index += 1
-        job = _Job(st, index, timestamp, frame, meta, tensor, scale, t_submit, timings)
-        with self._start_lock:
-            job.t_started = time.perf_counter()
-            timings["queue"] = job.t_started - t_submit - timings["prepare"]
-            try:
-                self._queue.start_async(tensor, job, share_inputs=True)
-            except BaseException:
-                self._free.release()
-                self._deliver(st, index, None)  # keep the stream's order going
-                raise
+        job = _Job(st, index, index if number is None else number, timestamp, frame, meta, scale, t_submit, timings)
+        job.t_started = time.perf_counter()
+        timings["queue"] = job.t_started - t_submit - timings["prepare"]
+        try:
+            self.backend.submit(tensor, partial(self._on_done, job))
+        except BaseException:
+            self._free.release()
+            self._deliver(st, index, None)  # keep the stream's order going
+            raise
         return index
 
     # -- completion ------------------------------------------------------------------------
-    def _on_done(self, request: ov.InferRequest, job: _Job) -> None:
-        """OpenVINO callback: group, then deliver in order. Never raises into OpenVINO."""
+    def _on_done(self, job: _Job, outputs: tuple[np.ndarray, np.ndarray] | None, error: BaseException | None) -> None:
+        """Backend callback: group, then deliver in order. Never raises into the backend."""
         result = None
         try:
             t0 = time.perf_counter()
             timings = job.timings
             timings["infer"] = t0 - job.t_started
-            people = self.model.people(self.model.maps(request, job.scale))  # in place, no copy
+            if error is not None:
+                raise error
+            people = self.model.people(Maps(*outputs, job.scale))  # in place, no copy
             if self.min_score > 0:
                 people = [p for p in people if p.score >= self.min_score]
             timings["decode"] = time.perf_counter() - t0
-            result = Result(job.stream.name, job.index, job.timestamp, job.frame, people, job.meta, timings)
+            result = Result(job.stream.name, job.index, job.number, job.timestamp, job.frame, people, job.meta, timings)
         except BaseException as exc:  # noqa: BLE001 - reported by submit()/close()
             log.exception("stream %s frame %d failed", job.stream.name, job.index)
             self._error = self._error or exc
@@ -238,7 +244,7 @@ class AsyncEngine:
         Raises RuntimeError if a frame failed inside the engine (the error is logged too).
         """
         self._closed = True
-        self._queue.wait_all()
+        self.backend.wait()
         for _ in range(self.nireq):  # every callback has finished once all requests are free again
             self._free.acquire()
         for _ in range(self.nireq):

@@ -1,4 +1,5 @@
-"""``Pipeline``: several sources through one :class:`AsyncEngine`, as a Python iterator.
+"""``Pipeline``: several sources through one :class:`AsyncEngine`, as a Python iterator or
+:meth:`Pipeline.run` into sinks (``lwpose run`` is a thin command line over the latter).
 
 Each source gets a reader thread that feeds the shared engine: files block when every request
 is busy (no frame is lost), live sources drop the frame instead (the next one read is newer).
@@ -11,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 from ..pose import Person
 from ..runtime import PoseModel
 from .engine import AsyncEngine, Result
+from .sinks import Sink
 from .sources import Source, SourceError, open_source, stream_names
 
 log = logging.getLogger(__name__)
@@ -43,19 +45,45 @@ class StreamInfo:
     submitted: int = 0  # frames sent to the engine
     delivered: int = 0  # results handed out
     reconnects: int = 0
-    drops: int = 0  # live frames skipped because every request was busy (final after the run)
+    drops: int = 0  # live frames skipped because every request was busy
+    people: int = 0  # people in the results handed out
+    max_frames: int = 0  # the pipeline's limit per stream (0 = none)
+
+    @property
+    def spec(self) -> str:
+        """The source as given (path, URL, camera)."""
+        return self.source.spec
+
+    @property
+    def live(self) -> bool:
+        """A camera, network stream or pushed frames (frames may be dropped)."""
+        return self.source.live
+
+    @property
+    def fps(self) -> float:
+        """Nominal frame rate of the source, 0 when unknown."""
+        return self.source.fps
+
+    @property
+    def length(self) -> int | None:
+        """Frames this stream will process, when known (source length within ``max_frames``)."""
+        length = self.source.length
+        if length is None:
+            return self.max_frames or None
+        return min(length, self.max_frames) if self.max_frames else length
 
 
 class Pipeline:
     """Pose estimation on several sources at once with one compiled model and one infer queue.
 
-    Iterating yields ``(stream_id, frame_index, frame, people)``; :meth:`results` yields the full
-    :class:`Result` (``Result.meta`` is the frame index). Use it as a context manager, or call
-    :meth:`close`, so threads stop if the iteration is abandoned.
+    Iterating yields ``(stream_id, frame_number, frame, people)``; :meth:`results` yields the full
+    :class:`Result`; :meth:`run` writes every result to sinks. Use it as a context manager, or
+    call :meth:`close`, so threads stop if the iteration is abandoned.
 
     Args:
-        model: a :class:`PoseModel`, or a model name / directory / ``.xml`` for a new one built
-            with ``height``, ``mode``, ``nireq`` and ``threads``.
+        model: a :class:`PoseModel` (its backend's capacity bounds the frames in flight), or a
+            model name / directory / ``.xml`` for a new one built with ``height``, ``mode``,
+            ``nireq`` (requests in flight, 0 = OpenVINO's optimal number + 1) and ``threads``.
         sources: video files, image folders or globs, camera indices (``0``, ``/dev/video0``),
             network URLs (``rtsp://``, ``http://``), or :class:`Source` objects.
         names: stream names (default: derived from the sources, unique).
@@ -86,8 +114,8 @@ class Pipeline:
         if not isinstance(model, PoseModel):
             model = PoseModel(model, height=height, mode=mode, nireq=nireq, threads=threads)
         self.model = model
-        self.engine = AsyncEngine(model, nireq=nireq, track=track, smooth=smooth, min_score=min_score)
-        self.streams = {n: StreamInfo(n, s) for n, s in zip(names, srcs)}
+        self.engine = AsyncEngine(model, track=track, smooth=smooth, min_score=min_score)
+        self.streams = {n: StreamInfo(n, s, max_frames=max_frames) for n, s in zip(names, srcs)}
         for info in self.streams.values():
             independent = info.source.independent
             self.engine.add_stream(info.name, self._on_result, track=False if independent else None,
@@ -108,7 +136,32 @@ class Pipeline:
     # -- public API ------------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[str, int, np.ndarray, list[Person]]]:
         for r in self.results():
-            yield r.stream, r.meta, r.frame, r.people
+            yield r.stream, r.number, r.frame, r.people
+
+    def run(self, sinks: Iterable[Sink] = (), *, stream_sinks: Callable[[StreamInfo], Iterable[Sink]] | None = None,
+            progress: Callable[[Result, StreamInfo], None] | None = None) -> float:
+        """Process every stream to its end (or :meth:`stop`), writing each result to ``sinks``
+        and to the sinks ``stream_sinks(info)`` made for its stream, then calling ``progress``.
+        Closes the pipeline and every sink, and returns the elapsed seconds; :attr:`streams`
+        holds each stream's status and counts, :attr:`failed` the streams that failed."""
+        shared = list(sinks)
+        own: dict[str, list[Sink]] = {}
+        t0 = time.perf_counter()
+        try:
+            for info in self.streams.values():  # inside the try: a sink that fails to open still closes the rest
+                own[info.name] = list(stream_sinks(info)) if stream_sinks else []
+            for result in self.results():
+                info = self.streams[result.stream]
+                for sink in (*own[result.stream], *shared):
+                    sink.write(result)
+                if progress is not None:
+                    progress(result, info)
+        finally:
+            elapsed = time.perf_counter() - t0
+            self.close()
+            for sink in [*(s for group in own.values() for s in group), *shared]:
+                sink.close()
+        return elapsed
 
     def results(self) -> Iterator[Result]:
         """Results of all streams as they complete (each stream in frame order), until every
@@ -133,6 +186,8 @@ class Pipeline:
         if not self._stop.is_set():
             self._stop_time = time.monotonic()
             self._stop.set()
+            for info in self.streams.values():
+                info.source.interrupt()
 
     def close(self) -> None:
         """Stop, discard undelivered results, wait for the threads. Idempotent."""
@@ -185,6 +240,7 @@ class Pipeline:
     def _on_result(self, result: Result) -> None:
         info = self.streams[result.stream]
         info.delivered += 1
+        info.people += len(result.people)
         while not self._abandoned:
             try:
                 self._out.put(result, timeout=0.1)
@@ -220,10 +276,11 @@ class Pipeline:
                             break
                     due = max(due + interval, time.monotonic())
                 if src.live:
-                    if self.engine.try_submit(info.name, frame.image, frame.timestamp, frame.number) is None:
+                    if self.engine.try_submit(info.name, frame.image, frame.timestamp, frame.meta, frame.number) is None:
+                        info.drops += 1
                         continue
                 else:
-                    self.engine.submit(info.name, frame.image, frame.timestamp, frame.number)
+                    self.engine.submit(info.name, frame.image, frame.timestamp, frame.meta, frame.number)
                 info.submitted += 1
             info.status = "stopped" if self._stop.is_set() else "done"
         except SourceError as exc:
@@ -234,7 +291,6 @@ class Pipeline:
             log.exception("stream %s failed", info.name)
         finally:
             src.close()
-            info.drops = self.engine.drops(info.name)
 
     def _reopen(self, info: StreamInfo, error: SourceError) -> None:
         """Reopen a live source with exponential backoff; raise SourceError when giving up."""

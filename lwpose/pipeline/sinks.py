@@ -1,20 +1,34 @@
-"""Outputs of ``lwpose run``: JSON lines, annotated video, a live window."""
+"""Where results go: the :class:`Sink` protocol and the sinks of ``lwpose run`` (JSON lines,
+annotated video, a live window). Other front ends add their own (the ROS publishers)."""
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
-from ..draw import tile
+from ..draw import draw_people, tile
 from ..errors import LwposeError
 from ..pose import Person
 from .engine import Result
 
 #: Frame rate of saved videos when the source has none (cameras often report 0).
 DEFAULT_VIDEO_FPS = 25.0
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Receives the results of a pipeline, one at a time, each stream in frame order."""
+
+    def write(self, result: Result) -> None:
+        """Handle one result (called on the pipeline's consuming thread)."""
+
+    def close(self) -> None:
+        """Flush and release; called once after the last result."""
 
 
 def json_line(stream: str, frame: int, timestamp: float, people: list[Person]) -> str:
@@ -27,14 +41,14 @@ class JsonLinesSink:
     """One line a frame, flushed at once so an interrupted run leaves whole lines."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = Path(path)
         try:
-            self._file = open(path, "w", encoding="utf-8")
+            self._file = open(self.path, "w", encoding="utf-8")
         except OSError as exc:
-            raise LwposeError(f"cannot write {path} ({exc.strerror})") from None
+            raise LwposeError(f"cannot write {self.path} ({exc.strerror})") from None
 
     def write(self, result: Result) -> None:
-        self._file.write(json_line(result.stream, result.meta, result.timestamp, result.people) + "\n")
+        self._file.write(json_line(result.stream, result.number, result.timestamp, result.people) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -45,12 +59,13 @@ class VideoSink:
     """An MP4 video of the annotated frames; opened on the first frame, at its size."""
 
     def __init__(self, path: Path, fps: float) -> None:
-        self.path = path
+        self.path = Path(path)
         self.fps = fps if fps > 0 else DEFAULT_VIDEO_FPS
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] = (0, 0)
 
-    def write(self, image: np.ndarray) -> None:
+    def write(self, result: Result) -> None:
+        image = draw_people(result.frame.copy(), result.people)
         if self._writer is None:
             self._size = (image.shape[1], image.shape[0])
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size)
@@ -66,30 +81,32 @@ class VideoSink:
 
 
 def check_display() -> None:
-    """Raise LwposeError if this OpenCV cannot open windows (``--show``)."""
+    """Raise LwposeError if this OpenCV cannot open windows (``show``)."""
     gui = next((line.split(":", 1)[1].strip() for line in cv2.getBuildInformation().splitlines()
                 if line.strip().startswith("GUI:")), "")
     if gui.upper() in ("", "NONE"):
-        raise LwposeError("--show needs OpenCV with GUI support, but this is a headless build "
-                          "(opencv-python-headless); install opencv-python instead, or use --save-video")
+        raise LwposeError("show needs OpenCV with GUI support, but this is a headless build "
+                          "(opencv-python-headless); install opencv-python instead, or save a video", param="show")
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise LwposeError("--show needs a display, but neither DISPLAY nor WAYLAND_DISPLAY is set")
+        raise LwposeError("show needs a display, but neither DISPLAY nor WAYLAND_DISPLAY is set", param="show")
 
 
-class Window:
-    """A live window with the newest frame of every stream, tiled (``lwpose.draw.tile``)."""
+class WindowSink:
+    """A live window with the newest annotated frame of every stream, tiled (``lwpose.draw.tile``);
+    ``on_quit`` is called when the user presses q or Esc."""
 
     TITLE = "lwpose"
 
-    def __init__(self, streams: list[str]) -> None:
+    def __init__(self, streams: list[str], on_quit: Callable[[], None]) -> None:
         self._latest: dict[str, np.ndarray | None] = dict.fromkeys(streams)
+        self._on_quit = on_quit
 
-    def show(self, stream: str, image: np.ndarray) -> bool:
-        """Update ``stream``'s tile and redraw; False once the user pressed q or Esc."""
-        self._latest[stream] = image
+    def write(self, result: Result) -> None:
+        self._latest[result.stream] = draw_people(result.frame.copy(), result.people)
         frames = [f for f in self._latest.values() if f is not None]
         cv2.imshow(self.TITLE, tile(frames) if len(frames) > 1 else frames[0])
-        return cv2.waitKey(1) & 0xFF not in (ord("q"), 27)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self._on_quit()
 
     def close(self) -> None:
         cv2.destroyAllWindows()

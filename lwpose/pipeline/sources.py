@@ -1,4 +1,5 @@
-"""Frame sources: video files, image folders or globs, cameras and network streams.
+"""Frame sources: video files, image folders or globs, cameras, network streams, and frames
+pushed by the caller (:class:`PushSource`, e.g. a ROS camera topic).
 
 ``open_source(spec)`` tells the kinds apart; every source has ``open()``, ``read()`` and
 ``close()``. ``read()`` returns the next :class:`Frame`, ``None`` at the regular end, and raises
@@ -11,14 +12,16 @@ import glob
 import logging
 import os
 import re
+import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from ..media import IMAGE_SUFFIXES, image_files
+from ..errors import LwposeError
+from ..media import IMAGE_SUFFIXES, Frame, image_files, read_image
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 #: FFmpeg timeouts for network streams, so a lost stream is noticed rather than waited on.
@@ -32,13 +35,6 @@ log = logging.getLogger(__name__)
 
 class SourceError(Exception):
     """A source could not be opened or broke while reading; the message says why."""
-
-
-@dataclass
-class Frame:
-    image: np.ndarray  # BGR u8
-    number: int  # position in the source (live: frames read, including dropped ones)
-    timestamp: float  # seconds: position in a video, wall-clock time for live sources, index for images
 
 
 class Source:
@@ -61,6 +57,10 @@ class Source:
 
     def close(self) -> None:
         """Release the source; it may be opened again (reconnection)."""
+
+    def interrupt(self) -> None:
+        """Wake a ``read()`` blocked waiting for frames, which then returns None (the pipeline
+        stops). Sources whose reads end on their own need nothing."""
 
     @property
     def fps(self) -> float:
@@ -174,15 +174,69 @@ class ImageSource(Source):
         while self._next < len(self._files):
             number = self._next
             self._next += 1
-            image = cv2.imread(self._files[number], cv2.IMREAD_COLOR)
-            if image is not None:
-                return Frame(image, number, float(number))
-            log.warning("%s: not a readable image, skipped", self._files[number])
+            try:
+                return Frame(read_image(self._files[number]), number, float(number))
+            except LwposeError as exc:
+                log.warning("%s, skipped", exc)
         return None
 
     @property
     def length(self) -> int | None:
         return self._length
+
+
+class PushSource(Source):
+    """A live source fed by the caller: :meth:`push` a frame whenever one arrives (a ROS camera
+    callback, a socket...). ``read()`` returns the newest frame pushed since the last read; older
+    ones are dropped and counted (:attr:`dropped`), so inference always works on the latest
+    picture. :meth:`end` finishes the stream once the frames pushed so far are read."""
+
+    live = True
+
+    def __init__(self, spec: str = "push", fps: float = 0.0) -> None:
+        super().__init__(spec)
+        self._fps = fps
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._received = 0
+        self._ended = False
+        self._interrupted = False
+        #: frames replaced by a newer one before they were read
+        self.dropped = 0
+
+    def push(self, image: np.ndarray, timestamp: float, meta: Any = None) -> None:
+        """Offer a BGR frame taken at ``timestamp`` seconds; ``meta`` comes back in its result."""
+        with self._cond:
+            if self._latest is not None:
+                self.dropped += 1
+            self._latest = Frame(image, self._received, timestamp, meta)
+            self._received += 1
+            self._cond.notify()
+
+    def end(self) -> None:
+        """No more frames: ``read()`` returns None once the pending frame is read."""
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def open(self, start: int = 0) -> None:
+        with self._cond:
+            self._interrupted = False
+
+    def read(self) -> Frame | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._latest is not None or self._ended or self._interrupted)
+            frame, self._latest = self._latest, None
+            return None if self._interrupted else frame
+
+    def interrupt(self) -> None:
+        with self._cond:
+            self._interrupted = True
+            self._cond.notify_all()
+
+    @property
+    def fps(self) -> float:
+        return self._fps
 
 
 def open_source(spec: str) -> Source:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lwpose import __version__
-from lwpose.convert.checkpoint import load_file, read_checkpoint
+from lwpose.checkpoint import load_file, read_checkpoint
 from lwpose.errors import LwposeError
 from lwpose.fsutil import atomic_output
 from lwpose.model import ARCHITECTURES, detect_arch
@@ -47,8 +47,8 @@ def init_weights(net: nn.Module, path: str | Path) -> dict[str, list[str]]:
     target = net.state_dict()
     matched = {k: v for k, v in source.items() if k in target and v.shape == target[k].shape}
     if not matched:
-        raise LwposeError(f"--init {path}: none of its {len(source)} tensors matches the network "
-                          f"(first keys: {', '.join(list(source)[:3])})")
+        raise LwposeError(f"init {path}: none of its {len(source)} tensors matches the network "
+                          f"(first keys: {', '.join(list(source)[:3])})", param="init")
     net.load_state_dict({**target, **matched})
     report = {
         "missing": [k for k in target if k not in source],
@@ -113,7 +113,7 @@ def resolve_resume(path: str | Path) -> Path:
     if path.is_dir():
         path = path / LATEST
     if not path.is_file():
-        raise LwposeError(f"--resume {path}: no such checkpoint")
+        raise LwposeError(f"resume {path}: no such checkpoint", param="resume")
     return path
 
 
@@ -122,6 +122,6 @@ def read_resume(path: str | Path) -> dict[str, Any]:
     path = resolve_resume(path)
     data = load_file(path)
     if not isinstance(data, dict) or any(k not in data for k in _RESUME_KEYS):
-        raise LwposeError(f"--resume {path}: not a training checkpoint of lwpose (needs "
-                          f"{', '.join(_RESUME_KEYS)}); use --init to start from its weights")
+        raise LwposeError(f"resume {path}: not a training checkpoint of lwpose (needs "
+                          f"{', '.join(_RESUME_KEYS)}); use --init to start from its weights", param="resume")
     return data

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lwpose.errors import LwposeError
+from lwpose.files import load_file
 
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:
@@ -108,15 +109,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """The mapping of a YAML preset; unknown keys and non-mappings raise LwposeError."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise LwposeError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise LwposeError(f"config file {path} is not valid YAML: {exc}") from None
+    data = load_file(path, "config", "yaml") or {}
     if not isinstance(data, dict):
         raise LwposeError(f"config file {path} must hold a mapping of settings, got {type(data).__name__}")
     unknown = sorted(set(data) - set(FIELDS))

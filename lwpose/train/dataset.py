@@ -20,7 +20,7 @@ import numpy as np
 from lwpose.errors import LwposeError
 from lwpose.media import read_image
 from lwpose.pose import flip_permutation
-from lwpose.runtime import PAD_VALUE
+from lwpose.preprocess import PAD_VALUE, STRIDE
 from lwpose.train import targets
 from lwpose.train.config import TrainConfig
 
@@ -65,7 +65,7 @@ class CocoTrainDataset:
         keypoints[:, :, :2] = keypoints[:, :, :2] @ matrix[:, :2].T.astype(np.float32) + matrix[:, 2].astype(np.float32)
         if flipped:
             keypoints = keypoints[:, _FLIP]
-        grid = (size // targets.STRIDE,) * 2
+        grid = (size // STRIDE,) * 2
         return {
             "image": np.ascontiguousarray(crop.transpose(2, 0, 1)),
             "heatmaps": targets.heatmaps(keypoints, grid, sigma=self.cfg.sigma),
@@ -91,7 +91,7 @@ class CocoTrainDataset:
 
     def loss_mask(self, info: dict[str, Any], shape: tuple[int, int], matrix: np.ndarray) -> np.ndarray:
         """(S/8, S/8) float32 loss weights: 0 over crowds and unlabelled people, 1 elsewhere."""
-        grid = self.cfg.input_size // targets.STRIDE
+        grid = self.cfg.input_size // STRIDE
         if not info["masks"]:
             return np.ones((grid, grid), np.float32)
         from pycocotools import mask as mask_utils

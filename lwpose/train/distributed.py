@@ -63,13 +63,13 @@ def setup(device: str = "auto") -> Processes:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise LwposeError(f"--device {device}: CUDA is not available in this torch build or machine")
+            raise LwposeError(f"device {device}: CUDA is not available in this torch build or machine", param="device")
         dev = torch.device(f"cuda:{local}") if device == "cuda" else torch.device(device)
         torch.cuda.set_device(dev)
     elif device == "cpu":
         dev = torch.device("cpu")
     else:
-        raise LwposeError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+        raise LwposeError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}", param="device")
     if world > 1:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)

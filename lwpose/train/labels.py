@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from lwpose.errors import LwposeError
+from lwpose.files import load_file
 from lwpose.fsutil import atomic_write
 from lwpose.pose import COCO17_FROM_18, NUM_KEYPOINTS
 
@@ -40,13 +41,7 @@ _NECK = 1  # 18-layout index
 def load_coco_keypoints(path: str | Path) -> dict[str, Any]:
     """A COCO person-keypoints json, checked enough that later steps cannot fail obscurely."""
     path = Path(path)
-    if not path.is_file():
-        raise LwposeError(f"annotation file {path} does not exist")
-    try:
-        with open(path, "rb") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LwposeError(f"annotation file {path} is not JSON: {exc}") from None
+    data = load_file(path, "annotations", "json")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):
         raise LwposeError(f"annotation file {path} is not COCO format (needs 'images' and 'annotations' lists)")
@@ -184,7 +179,7 @@ def make_val_subset(annotations: str | Path, out: str | Path, n: int = 250, seed
     data = load_coco_keypoints(annotations)
     images = data["images"]
     if not 0 < n <= len(images):
-        raise LwposeError(f"--n must be between 1 and the {len(images)} images of {annotations}, got {n}")
+        raise LwposeError(f"n must be between 1 and the {len(images)} images of {annotations}, got {n}", param="n")
     chosen = np.sort(np.random.default_rng(seed).choice(len(images), size=n, replace=False))
     subset_images = [images[i] for i in chosen]
     ids = {img["id"] for img in subset_images}

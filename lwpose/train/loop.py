@@ -43,8 +43,8 @@ def _network(cfg: TrainConfig, resume: dict | None) -> PoseNet:
     if resume is not None:
         arch, stages = resume["arch"], resume["num_refinement_stages"]
         if (cfg.arch or arch, cfg.num_refinement_stages) != (arch, stages):
-            raise LwposeError(f"--resume {cfg.resume}: the checkpoint is {arch} with {stages} refinement stage(s), "
-                              f"the config asks for {cfg.arch or arch} with {cfg.num_refinement_stages}")
+            raise LwposeError(f"resume {cfg.resume}: the checkpoint is {arch} with {stages} refinement stage(s), "
+                              f"the config asks for {cfg.arch or arch} with {cfg.num_refinement_stages}", param="resume")
     else:
         arch = cfg.arch or (ckpt.checkpoint_arch(cfg.init) if cfg.init else None) or LIGHTWEIGHT_OPENPOSE
         stages = cfg.num_refinement_stages
@@ -52,7 +52,7 @@ def _network(cfg: TrainConfig, resume: dict | None) -> PoseNet:
     try:
         net = build(arch, stages)
     except ValueError as exc:
-        raise LwposeError(f"--arch: {exc}") from None
+        raise LwposeError(f"arch: {exc}", param="arch") from None
     if resume is not None:
         net.load_state_dict(resume["model"])
     elif cfg.init:
@@ -75,7 +75,7 @@ def _train_mode(net: torch.nn.Module, freeze_bn: bool) -> None:
 
 def _check_out(out: Path, resuming: bool) -> None:
     if not resuming and (out / ckpt.LATEST).exists():
-        raise LwposeError(f"--out {out} already holds a run; continue it with --resume {out} or choose another --out")
+        raise LwposeError(f"out {out} already holds a run; continue it with --resume {out} or choose another --out", param="out")
 
 
 def _train(cfg: TrainConfig, procs: distributed.Processes) -> Path | None:
@@ -98,8 +98,8 @@ class Trainer:
         dataset = CocoTrainDataset(load_labels(cfg.train_labels), cfg.train_images, cfg)
         self.sampler = distributed.EpochSampler(len(dataset), cfg.batch_size, procs.world_size, procs.rank, cfg.seed)
         if self.sampler.batches_per_epoch == 0:
-            raise LwposeError(f"--train-labels {cfg.train_labels}: its {len(dataset)} samples are fewer than one "
-                              f"batch ({cfg.batch_size} x {procs.world_size} process(es)); lower --batch-size")
+            raise LwposeError(f"train_labels {cfg.train_labels}: its {len(dataset)} samples are fewer than one "
+                              f"batch ({cfg.batch_size} x {procs.world_size} process(es)); lower --batch-size", param="train_labels")
         self.validating = bool(cfg.val_annotations) and procs.is_main and validate.check_val_set(
             cfg.val_images, cfg.val_annotations)
         self.net = _network(cfg, resume).to(procs.device)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from lwpose.pose import LIMB_PAF_CHANNELS, LIMBS, NUM_KEYPOINTS
+from lwpose.preprocess import STRIDE
 
-STRIDE = 8
 #: Gaussian values below exp(-GAUSSIAN_CUTOFF) (= 0.01) are set to zero.
 GAUSSIAN_CUTOFF = np.log(100.0)
 _LIMB_A = np.array([a for a, _ in LIMBS])

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def _eval_modules() -> tuple[Any, Any] | None:
     try:
-        from lwpose.eval import coco, predict
+        from lwpose.eval import coco, predict  # noqa: F401 - optional part of the package
     except ImportError as exc:
         log.info("validation skipped: lwpose.eval is not available (%s)", exc)
         return None
@@ -26,7 +26,14 @@ def check_val_set(images_dir: str, annotations: str) -> bool:
     modules = _eval_modules()
     if modules is None:
         return False
-    modules[0].load_dataset(images_dir, annotations)
+    from lwpose.errors import LwposeError
+
+    try:
+        modules[0].load_dataset(images_dir, annotations)
+    except LwposeError as exc:  # name the training settings, not eval's parameters
+        if exc.param is None:
+            raise
+        raise LwposeError(exc.worded(f"val_{exc.param}"), param=f"val_{exc.param}") from None
     return True
 
 
@@ -40,8 +47,9 @@ def validate(net: nn.Module, device: torch.device, images_dir: str, annotations:
     was_training = net.training
     net.eval()
     try:
-        result = coco.evaluate(predict.Predictor(predict.TorchNetwork(net, device), height=height), images_dir,
-                               annotations)
+        from lwpose.backends.torch import TorchBackend
+
+        result = coco.evaluate(predict.Predictor(TorchBackend(net, device), height=height), images_dir, annotations)
     finally:
         net.train(was_training)
     return result["metrics"]

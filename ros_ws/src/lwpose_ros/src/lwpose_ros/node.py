@@ -308,9 +308,7 @@ class PoseNode:
 
 
 def precision_of(engine: "AsyncEngine") -> str:
-    from lwpose.backends import precision
-
-    return precision.actual(engine.compiled)
+    return engine.model.backend.precision
 
 
 def build_engine(params: Params, model=None) -> "AsyncEngine":
@@ -321,7 +319,7 @@ def build_engine(params: Params, model=None) -> "AsyncEngine":
 
     if model is None:
         model = PoseModel(params.model, height=params.height, mode=params.mode, nireq=params.nireq)
-    return AsyncEngine(model, nireq=params.nireq, track=params.track, smooth=params.smooth, min_score=params.min_score)
+    return AsyncEngine(model, track=params.track, smooth=params.smooth, min_score=params.min_score)
 
 
 def main() -> int:

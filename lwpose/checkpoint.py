@@ -1,4 +1,5 @@
-"""Loading torch checkpoints of the Lightweight OpenPose family into ``lwpose.model`` networks.
+"""Loading torch checkpoints of the Lightweight OpenPose family into ``lwpose.model`` networks
+(for convert, train and checkpoint evaluation).
 
 Accepted files: a plain state dict, ``{"state_dict": ...}`` (original training, ``lwpose
 import-ir``) or ``{"model": ...}`` (``lwpose train``), optionally with ``arch`` and
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import LwposeError
-from ..model import ARCHITECTURES, PoseNet, build, detect_arch
+from .errors import LwposeError
+from .model import ARCHITECTURES, PoseNet, build, detect_arch
 
 
 def load_file(path: Path) -> object:
