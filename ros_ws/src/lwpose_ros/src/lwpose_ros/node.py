@@ -175,9 +175,10 @@ class PoseNode:
                         for k, name in enumerate(names)]
         for cam in self.cameras:
             engine.add_stream(cam.name, partial(self._publish, cam))
+        backend = engine.model.backend
         self.diagnostics = DiagnosticsPublisher(
             rospy.get_name(), {cam.name: cam.stats for cam in self.cameras},
-            {"model": str(engine.model.xml), "precision": precision_of(engine),
+            {"model": str(getattr(backend, "path", backend.name)), "precision": backend.precision,
              "input height": str(params.height), "mode": params.mode}, params.diagnostics_period)
         self._thread = threading.Thread(target=self._submit_loop, name="lwpose-submit", daemon=True)
         self._thread.start()
@@ -305,10 +306,6 @@ class PoseNode:
             s = cam.stats
             rospy.loginfo(f"{cam.image_topic}: {s.processed} frames processed, {s.dropped} dropped, "
                           f"{s.rejected} rejected")
-
-
-def precision_of(engine: "AsyncEngine") -> str:
-    return engine.model.backend.precision
 
 
 def build_engine(params: Params, model=None) -> "AsyncEngine":
