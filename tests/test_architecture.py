@@ -19,7 +19,7 @@ LAYERS = [
     ("networks", ["lwpose.model", "lwpose.checkpoint"]),
     ("backends", ["lwpose.backends"]),
     ("runtime", ["lwpose.runtime"]),
-    ("pipeline", ["lwpose.pipeline"]),
+    ("pipeline", ["lwpose.pipeline", "lwpose.serve"]),
     ("tools", ["lwpose.convert", "lwpose.eval", "lwpose.train"]),
     ("front ends", ["lwpose.cli", "lwpose.__main__", "lwpose.commands", "lwpose.train.__main__"]),
 ]

@@ -104,7 +104,7 @@ def test_infer_user_errors(coco_mini: Path, ir_path: Path, tmp_path: Path, monke
     assert "none.jpg: no such file" in err and "no image to process" in err
     assert f"{tmp_path}: no image files" in err
     assert "'no-such-model' is neither a file nor an installed model" in err
-    assert "--height must be a positive multiple of 8" in err
+    assert "--height must be a multiple of 8 from 8 to 2048" in err
     assert f"--json {tmp_path / 'no/dir.json'}: directory" in err
     assert f"--json {tmp_path}: cannot write it" in err
     assert "Traceback" not in err
