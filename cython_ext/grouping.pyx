@@ -5,7 +5,7 @@ identical results. Everything but the final array creation runs without the GIL.
 
 Parameters and the limb layout are read from the reference module and ``lwpose.pose`` at import.
 """
-from libc.math cimport sqrt
+from libc.math cimport INFINITY, sqrt
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 
@@ -28,6 +28,8 @@ cdef double PAF_SAMPLE_THRESHOLD = reference.PAF_SAMPLE_THRESHOLD
 cdef int PAF_MIN_GOOD_SAMPLES = reference.PAF_MIN_GOOD_SAMPLES
 cdef double SHORT_LIMB = reference.SHORT_LIMB
 cdef int MERGE_MIN_GOOD_SAMPLES = reference.MERGE_MIN_GOOD_SAMPLES
+cdef float RECOVER_THRESHOLD = reference.RECOVER_THRESHOLD
+cdef double RECOVER_MAX_LENGTH = reference.RECOVER_MAX_LENGTH
 cdef int MIN_KEYPOINTS = reference.MIN_KEYPOINTS
 cdef double MIN_MEAN_SCORE = reference.MIN_MEAN_SCORE
 
@@ -86,7 +88,7 @@ cdef int cmp_ranked(const void* p, const void* q) noexcept nogil:
     return (u.index > v.index) - (u.index < v.index)
 
 
-cdef int find_peaks(const float[:, ::1] hm, Peak* cells, Peak* out) noexcept nogil:
+cdef int find_peaks(const float[:, ::1] hm, Peak* cells, Peak* out, float threshold, float ceiling) noexcept nogil:
     """reference.find_peaks + refine_peak for one heatmap; `cells` holds H*W scratch peaks.
     Writes at most MAX_PEAKS refined peaks to `out` and returns their number."""
     cdef Py_ssize_t h = hm.shape[0], w = hm.shape[1], i, j, ii, jj
@@ -97,7 +99,7 @@ cdef int find_peaks(const float[:, ::1] hm, Peak* cells, Peak* out) noexcept nog
     for i in range(h):
         for j in range(w):
             v = hm[i, j]
-            if not (v > PEAK_THRESHOLD):
+            if not (v > threshold) or v > ceiling:
                 continue
             ok = True
             for di in range(-1, 2):
@@ -157,45 +159,53 @@ cdef inline double sample_bilinear(const float[:, ::1] f, double x, double y) no
     return top * (1.0 - fy) + bottom * fy
 
 
+cdef bint limb_score(const Peak* pa, const Peak* pb, double vx, double vy, double norm,
+                     const float[:, ::1] paf_x, const float[:, ::1] paf_y, double* score) noexcept nogil:
+    """The first pass's test of one candidate limb a→b (offset vx, vy of length norm), as in
+    reference.limb_candidates: whether it is accepted, and its score in `score`."""
+    cdef int s, good
+    cdef double ux, uy, t, x, y, px, py, projection, total, sum_x, sum_y
+    if norm < SHORT_LIMB:  # no measurable direction: accepted, scored by the mean PAF's length
+        sum_x = 0.0
+        sum_y = 0.0
+        for s in range(PAF_SAMPLES):
+            t = <double>s / (PAF_SAMPLES - 1)
+            x = pa.x + t * vx
+            y = pa.y + t * vy
+            sum_x = sum_x + sample_bilinear(paf_x, x, y)
+            sum_y = sum_y + sample_bilinear(paf_y, x, y)
+        score[0] = sqrt(sum_x * sum_x + sum_y * sum_y) / PAF_SAMPLES
+        return True
+    ux = vx / norm
+    uy = vy / norm
+    total = 0.0
+    good = 0
+    for s in range(PAF_SAMPLES):
+        t = <double>s / (PAF_SAMPLES - 1)
+        x = pa.x + t * vx
+        y = pa.y + t * vy
+        px = sample_bilinear(paf_x, x, y)
+        py = sample_bilinear(paf_y, x, y)
+        projection = px * ux + py * uy
+        total = total + projection
+        good += projection > PAF_SAMPLE_THRESHOLD
+        if s + 1 - good > PAF_SAMPLES - PAF_MIN_GOOD_SAMPLES:
+            return False  # too many unsupported samples already: rejected whatever follows
+    score[0] = total / PAF_SAMPLES
+    return good >= PAF_MIN_GOOD_SAMPLES and score[0] > 0.0
+
+
 cdef int limb_candidates(const Peak* pa, int na, const Peak* pb, int nb, const float[:, ::1] paf_x,
                          const float[:, ::1] paf_y, Candidate* out) noexcept nogil:
     """reference.limb_candidates; returns the number of accepted candidates written to `out`."""
-    cdef int a, b, s, good, n = 0
-    cdef double vx, vy, norm, ux, uy, t, x, y, px, py, projection, total, sum_x, sum_y, score
+    cdef int a, b, n = 0
+    cdef double vx, vy, score
     for a in range(na):
         for b in range(nb):
             vx = pb[b].x - pa[a].x
             vy = pb[b].y - pa[a].y
-            norm = sqrt(vx * vx + vy * vy)
-            if norm < SHORT_LIMB:  # no measurable direction: accepted, scored by the mean PAF's length
-                sum_x = 0.0
-                sum_y = 0.0
-                for s in range(PAF_SAMPLES):
-                    t = <double>s / (PAF_SAMPLES - 1)
-                    x = pa[a].x + t * vx
-                    y = pa[a].y + t * vy
-                    sum_x = sum_x + sample_bilinear(paf_x, x, y)
-                    sum_y = sum_y + sample_bilinear(paf_y, x, y)
-                score = sqrt(sum_x * sum_x + sum_y * sum_y) / PAF_SAMPLES
-            else:
-                ux = vx / norm
-                uy = vy / norm
-                total = 0.0
-                good = 0
-                for s in range(PAF_SAMPLES):
-                    t = <double>s / (PAF_SAMPLES - 1)
-                    x = pa[a].x + t * vx
-                    y = pa[a].y + t * vy
-                    px = sample_bilinear(paf_x, x, y)
-                    py = sample_bilinear(paf_y, x, y)
-                    projection = px * ux + py * uy
-                    total = total + projection
-                    good += projection > PAF_SAMPLE_THRESHOLD
-                    if s + 1 - good > PAF_SAMPLES - PAF_MIN_GOOD_SAMPLES:
-                        break  # too many unsupported samples already: rejected whatever follows
-                score = total / PAF_SAMPLES
-                if not (good >= PAF_MIN_GOOD_SAMPLES and score > 0.0):
-                    continue
+            if not limb_score(&pa[a], &pb[b], vx, vy, sqrt(vx * vx + vy * vy), paf_x, paf_y, &score):
+                continue
             out[n].score = score
             out[n].a = a
             out[n].b = b
@@ -328,18 +338,76 @@ cdef void merge_pieces(const float[:, :, ::1] pafs, Peak** peaks, const int* npe
                 merge(pa, pb, cands[c].score, owner, ids, count, total, alive)
 
 
-cdef int rank_people(Peak** peaks, const int* ids, const int* count, const double* total,
+cdef void recover(const float[:, :, ::1] pafs, Peak** peaks, Peak** weak, const int* nweak, char* used,
+                  const int* ids, int* rec) noexcept nogil:
+    """reference.recover for the skeleton whose keypoint ids are `ids` (NK): writes the chosen
+    weak peak per type to `rec` (NK, -1 none) and marks it in `used` (NK*MAX_PEAKS)."""
+    cdef Peak points[NK]
+    cdef char have[NK]
+    cdef int t, limb, ta, tb, need, k, best
+    cdef double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY, extent, vx, vy, norm
+    cdef double score, best_score = 0.0
+    cdef const Peak* pa
+    cdef const Peak* pb
+    for t in range(NK):
+        rec[t] = -1
+        have[t] = ids[t] >= 0
+        if have[t]:
+            points[t] = peaks[t][ids[t]]
+            xmin = min(xmin, points[t].x)
+            xmax = max(xmax, points[t].x)
+            ymin = min(ymin, points[t].y)
+            ymax = max(ymax, points[t].y)
+    extent = max(max(xmax - xmin, ymax - ymin), 1.0)
+    for limb in range(NL):
+        ta = LIMB_A[limb]
+        tb = LIMB_B[limb]
+        if have[ta] == have[tb]:
+            continue
+        need = tb if have[ta] else ta
+        best = -1
+        for k in range(nweak[need]):
+            if used[need * MAX_PEAKS + k]:
+                continue
+            if have[ta]:
+                pa = &points[ta]
+                pb = &weak[need][k]
+            else:
+                pa = &weak[need][k]
+                pb = &points[tb]
+            vx = pb.x - pa.x
+            vy = pb.y - pa.y
+            norm = sqrt(vx * vx + vy * vy)
+            if not (norm <= RECOVER_MAX_LENGTH * extent):
+                continue
+            if limb_score(pa, pb, vx, vy, norm, pafs[PAF_X[limb]], pafs[PAF_Y[limb]], &score):
+                if best < 0 or score > best_score:
+                    best = k
+                    best_score = score
+        if best >= 0:
+            used[need * MAX_PEAKS + best] = 1
+            points[need] = weak[need][best]
+            have[need] = 1
+            rec[need] = best
+
+
+cdef int rank_people(const float[:, :, ::1] pafs, Peak** peaks, Peak** weak, const int* nweak, char* used,
+                     const int* ids, int* rec, const int* count, const double* total,
                      const char* alive, int nsk, Ranked* ranked) noexcept nogil:
-    """Filter skeletons as reference.decode does and sort them by score; returns how many remain."""
+    """Filter skeletons as reference.decode does, recover their missing keypoints (creation
+    order) and sort them by score; returns how many remain."""
     cdef int s, t, n = 0
     cdef double score_sum
     for s in range(nsk):
         if not alive[s] or count[s] < MIN_KEYPOINTS or total[s] / count[s] < MIN_MEAN_SCORE:
             continue
+        recover(pafs, peaks, weak, nweak, used, ids + s * NK, rec + s * NK)
         score_sum = 0.0
         for t in range(NK):
             if ids[s * NK + t] >= 0:
                 score_sum += peaks[t][ids[s * NK + t]].score
+            elif rec[s * NK + t] >= 0:
+                score_sum += weak[t][rec[s * NK + t]].score
         ranked[n].score = score_sum / NK
         ranked[n].index = s
         n += 1
@@ -353,13 +421,17 @@ def decode(const float[:, :, ::1] heatmaps, const float[:, :, ::1] pafs, int str
     cdef Py_ssize_t h = heatmaps.shape[1], w = heatmaps.shape[2]
     cdef int k, t, s, n, cap = 0, max_pairs = 0
     cdef int npeaks[NK]
+    cdef int nweak[NK]
     cdef Peak* peaks[NK]
+    cdef Peak* weak[NK]
     cdef Peak* cells = <Peak*>malloc(h * w * sizeof(Peak))
-    cdef Peak* peak_store = <Peak*>malloc(NK * MAX_PEAKS * sizeof(Peak))
+    cdef Peak* peak_store = <Peak*>malloc(2 * NK * MAX_PEAKS * sizeof(Peak))
+    cdef char* weak_used = <char*>malloc(NK * MAX_PEAKS)
     cdef int* owner = <int*>malloc(NK * MAX_PEAKS * sizeof(int))
     cdef char* used = <char*>malloc(2 * MAX_PEAKS)
     cdef Candidate* cands = NULL
     cdef int* ids = NULL
+    cdef int* rec = NULL
     cdef int* count = NULL
     cdef double* total = NULL
     cdef char* alive = NULL
@@ -368,28 +440,32 @@ def decode(const float[:, :, ::1] heatmaps, const float[:, :, ::1] pafs, int str
     cdef float[::1] score_out
     cdef Peak* p
     try:
-        if cells == NULL or peak_store == NULL or owner == NULL or used == NULL:
+        if cells == NULL or peak_store == NULL or weak_used == NULL or owner == NULL or used == NULL:
             raise MemoryError()
         with nogil:
             for k in range(NK):
                 peaks[k] = peak_store + k * MAX_PEAKS
-                npeaks[k] = find_peaks(heatmaps[k], cells, peaks[k])
+                npeaks[k] = find_peaks(heatmaps[k], cells, peaks[k], PEAK_THRESHOLD, INFINITY)
+                weak[k] = peak_store + (NK + k) * MAX_PEAKS
+                nweak[k] = find_peaks(heatmaps[k], cells, weak[k], RECOVER_THRESHOLD, PEAK_THRESHOLD)
             for k in range(NK * MAX_PEAKS):
                 owner[k] = -1
+                weak_used[k] = 0
             for k in range(NL):
                 cap += min(npeaks[LIMB_A[k]], npeaks[LIMB_B[k]])
                 max_pairs = max(max_pairs, npeaks[LIMB_A[k]] * npeaks[LIMB_B[k]])
         cands = <Candidate*>malloc(max(max_pairs, 1) * sizeof(Candidate))
         ids = <int*>malloc(max(cap, 1) * NK * sizeof(int))
+        rec = <int*>malloc(max(cap, 1) * NK * sizeof(int))
         count = <int*>malloc(max(cap, 1) * sizeof(int))
         total = <double*>malloc(max(cap, 1) * sizeof(double))
         alive = <char*>malloc(max(cap, 1))
         ranked = <Ranked*>malloc(max(cap, 1) * sizeof(Ranked))
-        if cands == NULL or ids == NULL or count == NULL or total == NULL or alive == NULL or ranked == NULL:
+        if cands == NULL or ids == NULL or rec == NULL or count == NULL or total == NULL or alive == NULL or ranked == NULL:
             raise MemoryError()
         with nogil:
             s = assemble(pafs, peaks, npeaks, cands, used, used + MAX_PEAKS, owner, ids, count, total, alive)
-            n = rank_people(peaks, ids, count, total, alive, s, ranked)
+            n = rank_people(pafs, peaks, weak, nweak, weak_used, ids, rec, count, total, alive, s, ranked)
         keypoints = np.empty((n, NK, 3), np.float32)
         scores = np.empty(n, np.float32)
         kp_out = keypoints
@@ -399,8 +475,12 @@ def decode(const float[:, :, ::1] heatmaps, const float[:, :, ::1] pafs, int str
                 s = ranked[k].index
                 score_out[k] = <float>ranked[k].score
                 for t in range(NK):
+                    p = NULL
                     if ids[s * NK + t] >= 0:
                         p = &peaks[t][ids[s * NK + t]]
+                    elif rec[s * NK + t] >= 0:
+                        p = &weak[t][rec[s * NK + t]]
+                    if p != NULL:
                         kp_out[k, t, 0] = <float>(stride * (p.x + 0.5) - 0.5)
                         kp_out[k, t, 1] = <float>(stride * (p.y + 0.5) - 0.5)
                         kp_out[k, t, 2] = <float>p.score
@@ -412,10 +492,12 @@ def decode(const float[:, :, ::1] heatmaps, const float[:, :, ::1] pafs, int str
     finally:
         free(cells)
         free(peak_store)
+        free(weak_used)
         free(owner)
         free(used)
         free(cands)
         free(ids)
+        free(rec)
         free(count)
         free(total)
         free(alive)

@@ -158,6 +158,29 @@ def test_legs_rejoin_body_through_weak_hip_limbs(gap: float) -> None:
         assert len(keypoints) == 3  # body and the two legs
 
 
+@pytest.mark.parametrize("case", ["weak", "no paf", "too weak"])
+def test_weak_wrist_is_recovered_on_its_limb(case: str) -> None:
+    """A wrist whose heatmap peak (0.06) lies below PEAK_THRESHOLD is no peak of the first pass;
+    the recovery pass attaches it to its person through the elbow-wrist PAF. Without that PAF, or
+    below RECOVER_THRESHOLD, the wrist stays missing."""
+    person = TEMPLATE + (250.0, 60.0)
+    heatmaps, pafs = plant([person], 40, 64)
+    wrist, limb = 4, LIMBS.index((3, 4))
+    heatmaps[wrist] *= 0.02 if case == "too weak" else 0.06
+    if case == "no paf":
+        pafs[list(LIMB_PAF_CHANNELS[limb])] = 0.0
+    assert len(reference.find_peaks(heatmaps[wrist])) == 0
+    keypoints, _ = both(heatmaps, pafs)
+    assert len(keypoints) == 1
+    others = [k for k in range(NUM_KEYPOINTS) if k != wrist]
+    assert np.all(keypoints[0, others, 2] > 0.75)
+    if case == "weak":
+        assert reference.RECOVER_THRESHOLD < keypoints[0, wrist, 2] <= reference.PEAK_THRESHOLD
+        assert np.abs(keypoints[0, wrist, :2] - person[wrist]).max() < 1.0
+    else:
+        assert tuple(keypoints[0, wrist]) == (-1, -1, 0)
+
+
 @pytest.mark.parametrize("offset", [0.0, 2.0, 3.0])
 def test_small_person_with_shoulders_at_the_neck_is_one_person(offset: float) -> None:
     """A person ~60 px tall whose shoulders lie `offset` px (< half a cell) beside the neck, with

@@ -13,7 +13,10 @@ Steps (see docs/decoding.md):
 4. assembly: limbs in ``LIMBS`` order, connections by decreasing score, each candidate used at
    most once per limb; a connection starts, extends or merges person skeletons;
 5. merging: limbs between two skeletons with disjoint keypoint types are reconsidered with a
-   lower PAF bar, and those skeletons merge.
+   lower PAF bar, and those skeletons merge;
+6. recovery: after filtering, each person's missing keypoints adjacent (by a limb) to a found
+   one are looked for among weak heatmap peaks (between ``RECOVER_THRESHOLD`` and
+   ``PEAK_THRESHOLD``), accepted on the limb's PAF test within the person's extent.
 
 All arithmetic is float64 in a fixed order so that the Cython backend reproduces it bit for bit;
 ties are broken by explicit secondary keys.
@@ -45,6 +48,12 @@ SHORT_LIMB = 0.5
 #: PAF_SAMPLE_THRESHOLD (and the mean projection is positive): a lower bar than
 #: PAF_MIN_GOOD_SAMPLES, since both ends are already confirmed keypoints of a person.
 MERGE_MIN_GOOD_SAMPLES = 7
+#: Recovery (after filtering): a missing keypoint adjacent to a found one may be a weak peak,
+#: a local maximum above this value (and not above PEAK_THRESHOLD) ...
+RECOVER_THRESHOLD = 0.03
+#: ... joined to the found keypoint by an accepted limb (the first pass's PAF test) not longer
+#: than this times the person's extent (larger side of its keypoints' box, at least one cell).
+RECOVER_MAX_LENGTH = 1.0
 #: People with fewer found keypoints are dropped.
 MIN_KEYPOINTS = 3
 #: People whose (sum of keypoint and limb scores) / found keypoints is below this are dropped.
@@ -90,17 +99,18 @@ def validate_maps(heatmaps: np.ndarray, pafs: np.ndarray, stride: int) -> tuple[
     return hm[:NUM_KEYPOINTS], paf
 
 
-def find_peaks(heatmap: np.ndarray) -> np.ndarray:
+def find_peaks(heatmap: np.ndarray, threshold: float = PEAK_THRESHOLD, ceiling: float = np.inf) -> np.ndarray:
     """Peaks of one (H, W) heatmap as an (n, 3) float64 array of x, y (map cells, sub-cell
     refined) and score (the cell value), highest first (ties: raster order), n <= MAX_PEAKS.
 
-    A cell is a peak when it exceeds PEAK_THRESHOLD, is >= its later and > its earlier
-    (raster-order) 8-neighbours, so exactly one cell of a flat top is chosen.
+    A cell is a peak when it exceeds ``threshold`` (and not ``ceiling``), is >= its later and >
+    its earlier (raster-order) 8-neighbours, so exactly one cell of a flat top is chosen.
     """
     h, w = heatmap.shape
     padded = np.pad(heatmap, 1, constant_values=-np.inf)
     center = padded[1:-1, 1:-1]
-    is_peak = center > np.float32(PEAK_THRESHOLD)  # compared in float32, as in Cython
+    # compared in float32, as in Cython
+    is_peak = (center > np.float32(threshold)) & ~(center > np.float32(ceiling))
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             if dy == dx == 0:
@@ -303,6 +313,42 @@ def merge_pieces(peaks: list[np.ndarray], pafs: np.ndarray, skeletons: list[Skel
                 merge(skeletons, owner, pa, pb, score)
 
 
+def recover(ids: list[int], peaks: list[np.ndarray], weak: list[np.ndarray], used: list[np.ndarray], pafs: np.ndarray) -> list[tuple[float, float, float]]:
+    """Weak peaks (x, y, score) found for one person's missing keypoints; updates ``used``.
+
+    Limbs in LIMBS order (so a recovered elbow can lead to its wrist); for a limb with exactly
+    one end present, every unused weak peak of the other type is scored against it on the limb's
+    PAF (direction kept: a to b) with the first pass's test (:func:`limb_candidates`), within
+    RECOVER_MAX_LENGTH times the person's extent. The highest score wins (ties: lowest index).
+    """
+    points: dict[int, tuple[float, float, float]] = {t: tuple(peaks[t][i]) for t, i in enumerate(ids) if i >= 0}
+    xy = np.array([p[:2] for p in points.values()])
+    extent = max(float(xy[:, 0].max() - xy[:, 0].min()), float(xy[:, 1].max() - xy[:, 1].min()), 1.0)
+    recovered = []
+    for (ta, tb), (cx, cy) in zip(LIMBS, LIMB_PAF_CHANNELS):
+        if (ta in points) == (tb in points):
+            continue
+        have, need = (ta, tb) if ta in points else (tb, ta)
+        if len(weak[need]) == 0:
+            continue
+        anchor = np.array([points[have]])
+        if have == ta:
+            _, index, short, directed, good, mean_length = score_pairs(anchor, weak[need], pafs[cx], pafs[cy])
+        else:
+            index, _, short, directed, good, mean_length = score_pairs(weak[need], anchor, pafs[cx], pafs[cy])
+        vx, vy = weak[need][index, 0] - anchor[0, 0], weak[need][index, 1] - anchor[0, 1]
+        near = np.sqrt(vx * vx + vy * vy) <= RECOVER_MAX_LENGTH * extent
+        accepted = ~used[need][index] & near & (short | ((good >= PAF_MIN_GOOD_SAMPLES) & (directed > 0.0)))
+        if not accepted.any():
+            continue
+        score = np.where(accepted, np.where(short, mean_length, directed), -np.inf)
+        best = int(index[int(np.argmax(score))])  # first maximum: lowest index
+        used[need][best] = True
+        points[need] = tuple(weak[need][best])
+        recovered.append((need, *points[need]))
+    return recovered
+
+
 def decode(heatmaps: np.ndarray, pafs: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Group validated maps (see validate_maps) into (keypoints (N, 18, 3), scores (N,)) float32.
 
@@ -311,17 +357,19 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, stride: int) -> tuple[np.ndar
     People are sorted by decreasing score (ties: creation order).
     """
     peaks = [find_peaks(hm) for hm in heatmaps]
+    weak = [find_peaks(hm, RECOVER_THRESHOLD, PEAK_THRESHOLD) for hm in heatmaps]
+    used = [np.zeros(len(w), bool) for w in weak]
     people = []
     for sk in assemble(peaks, pafs):
         if sk.count < MIN_KEYPOINTS or sk.total / sk.count < MIN_MEAN_SCORE:
             continue
+        points = [(t, *peaks[t][i]) for t, i in enumerate(sk.ids) if i >= 0]
+        points += recover(sk.ids, peaks, weak, used, pafs)
         kps = np.tile(np.array([-1.0, -1.0, 0.0], np.float32), (NUM_KEYPOINTS, 1))
         score_sum = 0.0
-        for t, i in enumerate(sk.ids):
-            if i >= 0:
-                x, y, s = peaks[t][i]
-                kps[t] = (stride * (x + 0.5) - 0.5, stride * (y + 0.5) - 0.5, s)
-                score_sum += s
+        for t, x, y, s in sorted(points):
+            kps[t] = (stride * (x + 0.5) - 0.5, stride * (y + 0.5) - 0.5, s)
+            score_sum += s
         people.append((score_sum / NUM_KEYPOINTS, kps))
     order = sorted(range(len(people)), key=lambda n: -people[n][0])  # stable: ties keep creation order
     keypoints = np.array([people[n][1] for n in order], np.float32).reshape(-1, NUM_KEYPOINTS, 3)
