@@ -27,12 +27,11 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..errors import LwposeError
+from ..preprocess import PAD_VALUE
 from .base import Done, Outputs
 
 log = logging.getLogger(__name__)
 
-#: PAD_VALUE of lwpose.runtime (not imported: the runtime imports OpenVINO)
-_PAD_VALUE = 128
 _CHANNELS = {19: "heatmaps", 38: "pafs"}
 #: gRPC status codes that mean the server (not the request) is the problem
 _GRPC_DOWN = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.CANCELLED",
@@ -168,7 +167,7 @@ class _Server:
         if spec.width != -1 and spec.width != width:
             if width > spec.width:
                 raise LwposeError(f"{self.url} serves input width {spec.width}; frames need {width}")
-            padded = np.full((1, height, spec.width, 3), _PAD_VALUE, np.uint8)
+            padded = np.full((1, height, spec.width, 3), PAD_VALUE, np.uint8)
             padded[:, :, :width] = tensor
             tensor = padded
         data = tensor.transpose(0, 3, 1, 2) if spec.nchw else tensor
