@@ -19,30 +19,60 @@ from pathlib import Path
 from .errors import LwposeError
 
 
+class AtomicFile:
+    """A new file for ``path``, written under a fresh hidden name in its directory (keeping
+    ``path``'s suffix, which some writers read the format from): :meth:`commit` renames it over
+    ``path``, :meth:`discard` removes it and leaves ``path`` untouched. ``flag`` (e.g. ``--json``)
+    names the parameter in error messages."""
+
+    def __init__(self, path: str | Path, *, flag: str | None = None) -> None:
+        self.path = Path(path)
+        self.label = f"{flag} {self.path}" if flag else str(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=f".tmp{self.path.suffix}",
+                                        dir=self.path.parent)
+            os.close(fd)
+            os.chmod(name, 0o666 & ~_umask())  # mkstemp makes it private; the output is an ordinary file
+        except OSError as exc:
+            raise self.error(exc) from None
+        #: where to write
+        self.tmp = Path(name)
+
+    def error(self, exc: OSError) -> LwposeError:
+        """The one-line error for a failure writing this file."""
+        return LwposeError(f"{self.label}: cannot write it ({exc.strerror or exc})")
+
+    def commit(self) -> None:
+        """Make the written file ``path`` (synced first); on failure it is discarded, LwposeError."""
+        try:
+            with open(self.tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise self.error(exc) from None
+
+    def discard(self) -> None:
+        """Remove the written file; ``path`` stays as it was."""
+        with suppress(OSError):
+            self.tmp.unlink()
+
+
 @contextmanager
 def atomic_output(path: str | Path, *, flag: str | None = None) -> Iterator[Path]:
     """A temporary path in ``path``'s directory to write to; it replaces ``path`` when the block ends
-    without an exception. ``flag`` (e.g. ``--json``) names the parameter in error messages."""
-    path = Path(path)
-    label = f"{flag} {path}" if flag else str(path)
+    without an exception (:class:`AtomicFile`)."""
+    out = AtomicFile(path, flag=flag)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        os.chmod(name, 0o666 & ~_umask())  # mkstemp makes it private; the output is an ordinary file
+        yield out.tmp
     except OSError as exc:
-        raise LwposeError(f"{label}: cannot write it ({exc.strerror or exc})") from None
-    tmp = Path(name)
-    try:
-        yield tmp
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise LwposeError(f"{label}: cannot write it ({exc.strerror or exc})") from None
-    finally:
-        with suppress(OSError):
-            tmp.unlink()
+        out.discard()
+        raise out.error(exc) from None
+    except BaseException:
+        out.discard()
+        raise
+    out.commit()
 
 
 def atomic_write(path: str | Path, data: str | bytes, *, flag: str | None = None) -> None:

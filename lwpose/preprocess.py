@@ -26,6 +26,11 @@ INPUT_SCALE = 256.0
 PAD_VALUE = 128
 #: Largest input height accepted: far above any useful size, below sizes that exhaust memory.
 MAX_HEIGHT = 2048
+#: Smallest frame side accepted, pixels: thinner frames hold no person and cannot be resized sensibly.
+MIN_SIDE = 8
+#: Largest aspect ratio (long side / short side) accepted: wider inputs take memory out of all
+#: proportion (a 1x400 image would be a 256x102400 input) and hold no usable picture.
+MAX_ASPECT = 8.0
 
 
 @dataclass
@@ -47,6 +52,15 @@ def check_height(height: int, stride: int = STRIDE) -> int:
     return height
 
 
+def check_frame_size(frame_height: int, frame_width: int) -> None:
+    """LwposeError unless a ``frame_width`` x ``frame_height`` frame can be inferred: both sides at
+    least MIN_SIDE pixels and an aspect ratio of at most MAX_ASPECT (either way)."""
+    short, long = sorted((frame_height, frame_width))
+    if short < MIN_SIDE or long > MAX_ASPECT * short:
+        raise LwposeError(f"size {frame_width}x{frame_height} cannot be inferred: sides must be at least {MIN_SIDE} "
+                          f"pixels and the aspect ratio at most {MAX_ASPECT:g}", param="frame")
+
+
 def input_shape(frame_height: int, frame_width: int, height: int, stride: int = STRIDE) -> tuple[int, int]:
     """Network input (height, width) for a frame size: ``height``, and the width that keeps the
     aspect ratio, rounded up to the stride."""
@@ -59,9 +73,11 @@ def prepare(frame: np.ndarray, height: int, stride: int = STRIDE,
     """Resize a BGR u8 frame once to the input height and pad it on the right (with PAD_VALUE)
     to ``shape``'s width (default: :func:`input_shape`).
 
-    Returns the (1, H, W, 3) u8 tensor and the scale from image to network-input pixels.
+    Returns the (1, H, W, 3) u8 tensor and the scale from image to network-input pixels; a frame
+    size :func:`check_frame_size` refuses is a LwposeError.
     """
     frame = as_bgr(frame)
+    check_frame_size(*frame.shape[:2])
     h, w = shape or input_shape(*frame.shape[:2], height, stride)
     scale = h / frame.shape[0]
     new_w = min(w, max(1, round(frame.shape[1] * scale)))

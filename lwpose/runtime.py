@@ -13,6 +13,7 @@ import numpy as np
 
 from . import decode, store
 from .backends import Backend
+from .errors import LwposeError
 from .pose import Person, people_from_arrays
 from .preprocess import Maps, check_height, input_shape, prepare
 
@@ -25,6 +26,7 @@ class PoseModel:
             run by an :class:`lwpose.backends.OpenVINOBackend` with ``device``, ``mode``,
             ``nireq`` and ``threads``; ignored when ``backend`` is given.
         height: network input height in pixels; the width follows the frame's aspect ratio.
+            Frames of a size :func:`lwpose.preprocess.check_frame_size` refuses are a LwposeError.
         backend: run the network here instead (e.g. a remote server).
     """
 
@@ -34,6 +36,9 @@ class PoseModel:
             from .backends.openvino import OpenVINOBackend
 
             backend = OpenVINOBackend(model, device=device, mode=mode, nireq=nireq, threads=threads)
+            self.label = str(backend.path)
+        else:
+            self.label = backend.name
         self.backend = backend
         self.stride = backend.stride
         self.height = check_height(height, self.stride)
@@ -57,7 +62,9 @@ class PoseModel:
         return Maps(heatmaps, pafs, scale)
 
     def people(self, maps: Maps) -> list[Person]:
-        """Group the maps into people, in image pixels."""
+        """Group the maps into people, in image pixels; maps holding NaN or infinity are a LwposeError."""
+        if not (np.isfinite(maps.heatmaps.sum()) and np.isfinite(maps.pafs.sum())):
+            raise LwposeError(f"model {self.label}: its output holds NaN or infinite values")
         keypoints, scores = decode.group(maps.heatmaps, maps.pafs, stride=self.stride)
         return people_from_arrays(keypoints, scores, maps.scale)
 

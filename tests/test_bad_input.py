@@ -13,6 +13,7 @@ import pickle
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+
+from tests.media import write_clip
+from tests.toy_model import toy_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
@@ -66,6 +72,8 @@ class Case:
     close_stdout_after: int = 0  # lines read before the reader goes away (a closed pipe)
     cwd: str = "."  # working directory, relative to the case's directory
     error_lines: int = 1  # `infer` reports each bad input, then a summary
+    log: str = ""  # regex a log line on stderr must match (a warning naming the dropped input...)
+    stdout: str = ""  # regex the standard output must match (the summary of `run`)
 
 
 # --- helpers for the setups ----------------------------------------------------------------------
@@ -266,6 +274,85 @@ def _fetched_mode(env: Env) -> None:
     assert (target / "model.xml").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def _thin_images(directory: Path) -> list[Path]:
+    """A 1x2000 (89 bytes) and a 1x400 PNG."""
+    directory.mkdir(exist_ok=True)
+    paths = [directory / "thin.png", directory / "thin400.png"]
+    cv2.imwrite(str(paths[0]), np.zeros((1, 2000, 3), np.uint8))
+    cv2.imwrite(str(paths[1]), np.zeros((1, 400), np.uint8))
+    return paths
+
+
+def _run_with_thin_image(env: Env) -> list[str]:
+    folder = env.tmp / "pictures"
+    _thin_images(folder)
+    for image in sorted((env.coco_mini / "images").glob("*.jpg"))[:2]:
+        shutil.copy(image, folder / image.name)
+    clip = write_clip(env.request.getfixturevalue("video_path"), env.tmp / "clip.avi", 8)
+    return ["run", str(folder), str(clip), "--model", str(env.ir), "--out", str(env.tmp / "out"), "--quiet"]
+
+
+def _other_streams_complete(env: Env) -> None:
+    assert len((env.tmp / "out" / "pictures.jsonl").read_text().splitlines()) == 2
+    assert len((env.tmp / "out" / "clip.jsonl").read_text().splitlines()) == 8
+
+
+def _infer_with_thin_images(env: Env) -> list[str]:
+    thin, thin400 = _thin_images(env.tmp)
+    return ["infer", str(thin), str(env.image()), str(thin400), "--model", str(env.ir), "--height", "256",
+            "--json", str(env.tmp / "people.json"), "--out", str(env.tmp / "out")]
+
+
+def _one_image_in_json(env: Env) -> None:
+    assert [Path(r["image"]).name for r in json.loads((env.tmp / "people.json").read_text())] == [env.image().name]
+
+
+def _earlier_run_output(env: Env) -> Path:
+    out = env.tmp / "out"
+    out.mkdir()
+    (out / "clip.jsonl").write_text('{"stream":"clip","frame":0,"timestamp":0.0,"people":[]}\n')
+    (out / "clip.mp4").write_bytes(b"earlier video")
+    (env.tmp / "out.orig.json").write_text(json.dumps(_snapshot(out), default=bytes.hex))
+    return out
+
+
+def _earlier_run_output_intact(env: Env) -> None:
+    out = env.tmp / "out"
+    assert json.dumps(_snapshot(out), default=bytes.hex) == (env.tmp / "out.orig.json").read_text()
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def _stalled_server(env: Env) -> str:
+    """A URL on 127.0.0.1 whose server accepts connections and never sends a byte."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    env.request.addfinalizer(server.close)
+    return f"http://127.0.0.1:{server.getsockname()[1]}/live.mjpg"
+
+
+def _disk_full(env: Env) -> list[str]:
+    """`run --save-video` into a 300 KB tmpfs holding an earlier output."""
+    out = env.tmp / "out"
+    out.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(out)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs (needs root)")
+    env.request.addfinalizer(lambda: subprocess.run(["umount", str(out)], check=True))
+    clip = write_clip(env.request.getfixturevalue("video_path"), env.tmp / "clip.avi", 60)
+    (out / "clip.jsonl").write_text('{"stream":"clip","frame":0,"timestamp":0.0,"people":[]}\n')
+    (env.tmp / "out.orig.json").write_text(json.dumps(_snapshot(out), default=bytes.hex))
+    return ["run", str(clip), "--model", str(env.ir), "--out", str(out), "--save-video", "--quiet"]
+
+
+def _earlier_or_complete_output(env: Env) -> None:
+    out = env.tmp / "out"
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    lines = (out / "clip.jsonl").read_text().splitlines()
+    assert all(json.loads(line)["stream"] == "clip" for line in lines)  # no torn line
+    if (out / "clip.mp4").exists():
+        assert cv2.VideoCapture(str(out / "clip.mp4")).read()[0]
+
+
 CASES = [
     # security
     Case("labels-pickle", "`train run --train-labels old.pkl` (a pickle that runs code when loaded)",
@@ -348,6 +435,46 @@ CASES = [
          _eval_with(bbox=None), message=r"bad\.json.*bbox"),
     Case("eval-null-keypoints", "eval annotations with `\"keypoints\": null`",
          "one-line error naming the file and annotation", _eval_with(keypoints=None), message=r"bad\.json.*keypoints"),
+    # degenerate images, stalled and missing sources, a full disk
+    Case("run-degenerate-image", "`run FOLDER CLIP` where FOLDER holds a 1x2000 and a 1x400 image",
+         "those images are dropped with a warning naming them; every other image and frame is processed",
+         _run_with_thin_image, status=0, log=r"WARNING .*stream pictures: .*thin\.png dropped: size 2000x1 cannot be "
+         r"inferred", check=_other_streams_complete),
+    Case("infer-degenerate-image", "`infer thin.png good.jpg thin400.png` (1x2000 and 1x400 pictures)",
+         "one error line for each thin image, naming it; the other image is processed and in the JSON; exit 2",
+         _infer_with_thin_images, message=r"thin\.png: size 2000x1 cannot be inferred", error_lines=3,
+         check=_one_image_in_json),
+    Case("infer-height-huge", "`infer --height 80000`", "refused: --height must be a multiple of 8 up to 2048",
+         lambda env: ["infer", str(env.image()), "--model", str(env.ir), "--height", "80000"], message=r"--height"),
+    Case("run-missing-source-keeps-output", "`run /missing/clip.mp4 --out DIR` where DIR holds an earlier clip.jsonl "
+         "and clip.mp4", "the stream fails (exit 2, named in the log and the summary); the earlier files are untouched",
+         lambda env: (_earlier_run_output(env), ["run", str(env.tmp / "missing" / "clip.mp4"), "--model",
+                                                 str(env.ir), "--out", str(env.tmp / "out"), "--quiet"])[1],
+         log=r"stream clip failed: .*clip\.mp4: no such file", stdout=r"clip +failed", check=_earlier_run_output_intact),
+    Case("run-stalled-url", "`run URL --timeout 0.5 --reconnect 1`, a server that accepts and never sends",
+         "the stream fails once the timeout has passed (a source that never opened is not retried): exit 2, "
+         "`failed` in the summary, no hang", lambda env: ["run", _stalled_server(env), "--timeout", "0.5", "--reconnect",
+                                           "1", "--model", str(env.ir), "--out", str(env.tmp / "out"), "--quiet"],
+         log=r"stream 127\.0\.0\.1_\d+_live\.mjpg failed: .*no stream within 0\.5 s",
+         stdout=r"127\.0\.0\.1_\d+_live\.mjpg +failed"),
+    Case("run-disk-full", "`run CLIP --save-video --out DIR`, DIR a 300 KB tmpfs holding an earlier clip.jsonl",
+         "one error line naming the file (no space left); the earlier clip.jsonl kept, no torn line, no "
+         "temporary file, the video writer closed", _disk_full, message=r"clip\.(jsonl|mp4).*No space left",
+         check=_earlier_or_complete_output),
+    # model outputs
+    Case("model-heatmaps-2-channels", "an IR whose heatmap output has 2 channels",
+         "refused at load: one error line naming model.xml and the output's shape",
+         lambda env: ["infer", str(env.image()), "--model", str(toy_model_dir(env.tmp / "m", heatmap_channels=2))],
+         message=r"m/model\.xml: output .*heatmaps.* has shape \[1,2,"),
+    Case("model-outputs-nan", "an IR whose outputs are NaN", "each image fails with an error naming the model; exit 2",
+         lambda env: ["infer", str(env.image()), "--model", str(toy_model_dir(env.tmp / "m", nan=True)),
+                      "--out", str(env.tmp / "out")], message=r"model .*m/model\.xml: .*NaN", error_lines=2),
+    Case("model-openvino-error", "a model.xml OpenVINO reads but cannot use (no input)",
+         "one error line with OpenVINO's informative message, not its `Exception from src/...` trace line",
+         lambda env: (toy_model_dir(env.tmp / "m"), (env.tmp / "m" / "model.xml").write_text(
+             '<?xml version="1.0"?><net name="x" version="11"><layers/><edges/></net>'),
+             ["infer", str(env.image()), "--model", str(env.tmp / "m")])[2],
+         message=r"cannot read model .*: (?!Exception from).*exactly one input"),
     Case("fetch-mode", "`models fetch` under umask 022", "directories 0755, files 0644 (not 0700 / 0600)",
          lambda env: ["models", "fetch", "--mirror", str(env.coco_mini.parent.parent / "models")],
          status=0, check=_fetched_mode),
@@ -384,12 +511,16 @@ def test_bad_input(case: Case, tmp_path: Path, request: pytest.FixtureRequest) -
             for _ in range(case.close_stdout_after):
                 assert proc.stdout.readline()
             proc.stdout.close()
-        _, stderr = proc.communicate(timeout=TIMEOUT)
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    if case.log:
+        assert re.search(case.log, stderr, re.MULTILINE), stderr
+    if case.stdout:
+        assert re.search(case.stdout, stdout, re.MULTILINE), stdout
     assert proc.returncode == case.status, stderr
     errors = _error_lines(stderr)
     if case.message:

@@ -1,7 +1,9 @@
 """AsyncEngine, sources and Pipeline with real OpenVINO inference on the shared model."""
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from pathlib import Path
@@ -245,3 +247,124 @@ def test_pipeline_run_writes_every_result_to_its_sinks(pose_model, clips) -> Non
     for name in ("a", "b"):
         assert [r.number for r in own[name].results] == list(range(6))
         assert pipeline.streams[name].status == "done" and pipeline.streams[name].length == 6
+
+
+def test_stalled_url_never_holds_up_local_streams(pose_model, clips: dict[str, Path]) -> None:
+    """A server that accepts and never sends: the URL stream ends with its error, the files deliver
+    every frame, and they were open before the URL was tried (OpenCV opens one at a time)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    seen_at_connect: list[set[str]] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                seen_at_connect.append({pipeline.streams[n].status for n in ("a", "b")})
+                conns.append(conn)
+
+    conns: list[socket.socket] = []
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/live.mjpg"
+    pipeline = Pipeline(pose_model, [url, clips["a"], clips["b"]], names=["url", "a", "b"], timeout=0.3, reconnect=1)
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        with pipeline:
+            counts = {"url": 0, "a": 0, "b": 0}
+            for stream, _, _, _ in pipeline:
+                counts[stream] += 1
+    finally:
+        server.close()
+        for conn in conns:
+            conn.close()
+    assert pipeline.streams["url"].status == "failed" and "no stream within 0.3 s" in pipeline.streams["url"].error
+    assert counts == {"url": 0, "a": 30, "b": 24}
+    assert seen_at_connect and seen_at_connect[0] <= {"running", "done"}
+
+
+class StallingCamera(Source):
+    """A live source that opens every time and never delivers a frame."""
+
+    live = True
+
+    def __init__(self) -> None:
+        super().__init__("stalling-camera")
+        self.opens = 0
+
+    def open(self, start: int = 0) -> None:
+        self.opens += 1
+
+    def read(self) -> Frame | None:
+        raise SourceError("stalling-camera: no frame within 0.1 s")
+
+
+def test_reconnects_are_bounded_when_reopening_brings_no_frame(pose_model, monkeypatch) -> None:
+    monkeypatch.setattr("lwpose.pipeline.pipeline.MAX_BACKOFF", 0.01)
+    cam = StallingCamera()
+    with Pipeline(pose_model, [cam], names=["cam"], reconnect=2) as pipeline:
+        assert list(pipeline) == []
+    info = pipeline.streams["cam"]
+    assert info.status == "failed" and "gave up after 2 reconnection attempts" in info.error and cam.opens == 3
+
+
+def test_live_frame_numbers_go_on_after_reopening(clips: dict[str, Path]) -> None:
+    src = VideoSource(str(clips["a"]), live=True)
+    src.open()
+    first = [src.read().number for _ in range(3)]
+    src.close()
+    src.open()
+    assert first + [src.read().number] == [0, 1, 2, 3]
+    src.close()
+
+
+class StuckSource(Source):
+    """Opens, then blocks in read() and ignores interrupt() (a hung device driver)."""
+
+    def __init__(self) -> None:
+        super().__init__("stuck")
+        self.release = threading.Event()
+
+    def open(self, start: int = 0) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        self.release.wait(30)
+        return None
+
+
+def test_summary_status_is_final_after_a_stop_with_a_stuck_reader(pose_model, clips, monkeypatch) -> None:
+    monkeypatch.setattr("lwpose.pipeline.pipeline.STOP_GRACE", 0.2)
+    stuck = StuckSource()
+    with Pipeline(pose_model, [stuck, clips["a"]], names=["stuck", "a"]) as pipeline:
+        for _ in pipeline:
+            pipeline.stop()
+    stuck.release.set()
+    assert pipeline.streams["stuck"].status == "stopped"
+
+
+def test_engine_drops_only_the_frames_that_fail(tmp_path: Path, video_path: Path, caplog) -> None:
+    """NaN maps and a degenerate size drop that frame with a warning; the engine keeps serving."""
+    from lwpose.errors import LwposeError
+    from tests.toy_model import toy_model_dir
+
+    frame = cv2.VideoCapture(str(video_path)).read()[1]
+    nan_model = PoseModel(toy_model_dir(tmp_path / "nan", nan=True), height=64)
+    got: list[int] = []
+    with AsyncEngine(nan_model) as engine:
+        engine.add_stream("s", lambda r: got.append(r.index))
+        for _ in range(3):
+            engine.submit("s", frame, 0.0)
+        with pytest.raises(LwposeError, match="size 2000x1 cannot be inferred"):
+            engine.submit("s", np.zeros((1, 2000, 3), np.uint8), 0.0)
+    assert got == [] and engine.failures("s") == 3
+    assert sum("dropped" in r.message and "NaN" in r.message for r in caplog.records) == 3
+
+
+def test_compiled_heights_are_bounded(ir_path: Path) -> None:
+    from lwpose.backends.openvino import CACHE_SIZE, OpenVINOBackend
+
+    backend = OpenVINOBackend(ir_path)
+    for height in range(64, 64 + 8 * (CACHE_SIZE + 2), 8):
+        backend.compile(height)
+    assert len(backend._cache) == CACHE_SIZE
+    backend.close()

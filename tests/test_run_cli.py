@@ -69,9 +69,9 @@ def test_sigint_finishes_and_leaves_complete_outputs(ir_path: Path, video_path: 
     proc = subprocess.Popen([sys.executable, "-m", "lwpose", "run", str(video_path), str(video_path), "--model",
                              str(ir_path), "--out", str(out), "--save-video", "--quiet"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    jsonl = out / "vtest.jsonl"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not jsonl.exists() or jsonl.read_text().count("\n") < 5):
+    while time.monotonic() < deadline and not any(  # written under a temporary name until the end
+            p.read_text().count("\n") >= 5 for p in out.glob(".vtest.jsonl.*")):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
@@ -91,6 +91,20 @@ def test_show_without_gui_is_a_clear_error(tmp_path: Path, capsys: pytest.Captur
     assert "--show needs OpenCV with GUI support" in capsys.readouterr().err
 
 
+def test_cli_defaults_are_the_pipelines() -> None:
+    from lwpose.commands import run
+    from lwpose.pipeline import pipeline, sources
+
+    assert (run.DEFAULT_RECONNECT, run.MAX_BACKOFF, run.NETWORK_TIMEOUT) == \
+        (pipeline.DEFAULT_RECONNECT, pipeline.MAX_BACKOFF, sources.NETWORK_TIMEOUT)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_timeout_must_be_positive_and_finite(value: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "x.mp4", "--timeout", value, "--out", str(tmp_path)]) == 2
+    assert "lwpose run: error: --timeout must be a positive number of seconds" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("option", ["--max-frames", "--nireq", "--reconnect", "--fps-limit"])
 def test_negative_numbers_are_rejected(option: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "x.mp4", option, "-1", "--out", str(tmp_path)]) == 2
@@ -101,5 +115,5 @@ def test_help_explains_options() -> None:
     out = subprocess.run([sys.executable, "-m", "lwpose", "run", "--help"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     for option in ("--mode", "--nireq", "--threads", "--height", "--save-video", "--show", "--max-frames",
-                   "--start", "--fps-limit", "--reconnect", "--quiet", "--out"):
+                   "--start", "--fps-limit", "--reconnect", "--timeout", "--quiet", "--out"):
         assert option in out

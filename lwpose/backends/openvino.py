@@ -25,6 +25,8 @@ from .base import Done, Outputs
 log = logging.getLogger(__name__)
 
 MODES = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
+#: Channels of the heatmap and PAF outputs (18 keypoints + background, 19 limbs x 2).
+CHANNELS = {"heatmaps": 19, "pafs": 38}
 #: Compiled heights kept at most (one per test-time scale is typical).
 CACHE_SIZE = 4
 
@@ -79,7 +81,7 @@ class OpenVINOBackend:
         try:
             self._model = self._with_preprocessing(self.core.read_model(self.path))
         except RuntimeError as exc:
-            raise LwposeError(f"cannot read model {self.path}: {str(exc).splitlines()[0]}") from None
+            raise LwposeError(f"cannot read model {self.path}: {error_text(exc)}") from None
         self._outputs = self._output_positions(self._model)
         self._cache: OrderedDict[int, _Compiled] = OrderedDict()
         self._lock = threading.Lock()  # the cache
@@ -104,14 +106,19 @@ class OpenVINOBackend:
         return ppp.build()
 
     def _output_positions(self, model: ov.Model) -> tuple[int, int]:
-        """Positions of the heatmap and PAF outputs named by the metadata."""
+        """Positions of the heatmap and PAF outputs named by the metadata; LwposeError unless they
+        have the channel counts of CHANNELS (NCHW outputs)."""
         ports = [out.get_names() for out in model.outputs]
         positions = []
-        for role in ("heatmaps", "pafs"):
+        for role, channels in CHANNELS.items():
             name = self.meta["outputs"][role]
             found = [i for i, names in enumerate(ports) if name in names]
             if not found:
                 raise LwposeError(f"{self.path}: output {name!r} ({role}) not found; not a Lightweight OpenPose IR?")
+            shape = model.outputs[found[0]].get_partial_shape()
+            if shape.rank.is_dynamic or shape.rank.get_length() != 4 or shape[1] != channels:
+                raise LwposeError(f"{self.path}: output {name!r} ({role}) has shape {shape}, not "
+                                  f"[1,{channels},H,W]; not a Lightweight OpenPose IR?")
             positions.append(found[0])
         return positions[0], positions[1]
 
@@ -129,7 +136,7 @@ class OpenVINOBackend:
             compiled = self.core.compile_model(model, self.device, precision.with_hint(self.config))
         except RuntimeError as exc:
             raise LwposeError(f"cannot compile {self.path} for device {self.device!r}: "
-                              f"{str(exc).splitlines()[0]}") from None
+                              f"{error_text(exc)}") from None
         self.precision = precision.actual(compiled)
         return compiled
 
@@ -214,3 +221,10 @@ class OpenVINOBackend:
         self.wait()
         with self._lock:
             self._cache.clear()
+
+
+def error_text(exc: BaseException) -> str:
+    """An OpenVINO exception's message without its ``Exception from src/...`` trace lines, on one line."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    useful = [line for line in lines if line and not line.startswith("Exception from ")]
+    return " ".join(useful) or type(exc).__name__

@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "infer", help="estimate poses in images",
         description="Estimate the poses in still images: write an annotated copy of each image and, "
-                    "with --json, the people found. An image that cannot be read is reported on stderr, "
-                    "the others are processed, and the exit status is 2.")
+                    "with --json, the people found. An image that cannot be read or inferred (sides under 8 "
+                    "pixels, an aspect ratio over 8) is reported on stderr, the others are processed, and the "
+                    "exit status is 2.")
     parser.add_argument("images", nargs="+", metavar="IMAGE",
                         help="image files, or directories (every image in them, sorted by name)")
     options.add_model(parser)
@@ -63,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
         for path in images:
             try:
                 image = read_image(path)
+                people = [p for p in model(image) if p.score >= args.min_score]  # size checked in prepare
             except LwposeError as exc:
-                failures.append(str(exc))
+                failures.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
                 _report(failures[-1])
                 continue
-            people = [p for p in model(image) if p.score >= args.min_score]
             out_file = out_dir / f"{_unique(path.stem, names)}.jpg"
             if not cv2.imwrite(str(out_file), draw_people(image.copy(), people)):
                 raise LwposeError(f"cannot write {out_file}")

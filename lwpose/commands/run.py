@@ -3,17 +3,26 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import LwposeError
+from ..fsutil import Terminated
 from . import options
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
 
 log = logging.getLogger("lwpose.run")
+
+#: The pipeline's defaults (lwpose.pipeline.pipeline.DEFAULT_RECONNECT and MAX_BACKOFF,
+#: lwpose.pipeline.sources.NETWORK_TIMEOUT), repeated so that the CLI starts without loading the
+#: pipeline; tests/test_run_cli.py checks they agree.
+DEFAULT_RECONNECT = 3
+MAX_BACKOFF = 8.0
+NETWORK_TIMEOUT = 5.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run pose estimation on one or more sources at once, sharing one compiled model and one "
                     "OpenVINO infer queue. Each source is a stream with its own reader, tracker and outputs: "
                     "OUT/<stream>.jsonl (one JSON object a frame: stream, frame, timestamp, people) and, with "
-                    "--save-video, OUT/<stream>.mp4. Ctrl-C or SIGTERM stops reading, finishes the frames in "
-                    "flight and closes every output. A stream that fails is reported by name while the others "
-                    "go on; the exit status is then 2.")
+                    "--save-video, OUT/<stream>.mp4, each replacing an earlier file only once complete. Ctrl-C or "
+                    "SIGTERM stops reading, finishes the frames in flight and completes every output. A stream "
+                    "that fails is reported by name while the others go on; the exit status is then 2.")
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
                         help="video file, image folder or glob ('imgs/*.jpg'), camera index (0) or device "
                              "(/dev/video0), or network stream (rtsp://..., http://...)")
@@ -47,9 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--fps-limit", type=float, default=0.0, metavar="FPS",
                         help="process at most FPS frames a second per stream: files are paced, live sources "
                              "skip frames (default 0: no limit)")
-    parser.add_argument("--reconnect", type=int, default=5, metavar="N",
-                        help="times to reopen a camera or network stream that stopped, waiting 1, 2, 4... s "
-                             "(at most 30 s) in between (default %(default)s; 0: give up at once)")
+    parser.add_argument("--reconnect", type=int, default=DEFAULT_RECONNECT, metavar="N",
+                        help="times in a row to reopen a camera or network stream that stopped, waiting 1, 2, "
+                             f"4... s (at most {MAX_BACKOFF:g} s) in between; the count starts again once a frame "
+                             "arrives (default %(default)s; 0: give up at once)")
+    parser.add_argument("--timeout", type=float, default=NETWORK_TIMEOUT, metavar="SECONDS",
+                        help="seconds a network stream may take to open and to deliver each frame before it "
+                             "counts as stalled (default %(default)s)")
     parser.add_argument("--min-score", type=float, default=0.0,
                         help="leave out people whose score is below this (default %(default)s: keep all)")
     parser.add_argument("--no-track", action="store_true",
@@ -63,8 +76,12 @@ def _check(args: argparse.Namespace) -> None:
     for name in ("nireq", "threads", "max_frames", "start", "reconnect"):
         if getattr(args, name) < 0:
             raise LwposeError(f"--{name.replace('_', '-')} must be >= 0, not {getattr(args, name)}")
-    if args.fps_limit < 0:
+    if not (math.isfinite(args.fps_limit) and args.fps_limit >= 0):
         raise LwposeError(f"--fps-limit must be >= 0, not {args.fps_limit}")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise LwposeError(f"--timeout must be a positive number of seconds, not {args.timeout}")
+    if not math.isfinite(args.min_score):
+        raise LwposeError(f"--min-score must be a number, not {args.min_score}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(args.model, args.sources, height=args.height, mode=args.mode, nireq=args.nireq,
                         threads=args.threads, track=not args.no_track, smooth=not args.no_smooth,
                         min_score=args.min_score, max_frames=args.max_frames, start=args.start,
-                        fps_limit=args.fps_limit, reconnect=args.reconnect)
+                        fps_limit=args.fps_limit, reconnect=args.reconnect, timeout=args.timeout)
     names = list(pipeline.streams)
-    written: list[Path] = []
+    files: list[sinks.JsonLinesSink | sinks.VideoSink] = []
     bars = {n: tqdm(desc=n, total=None, unit="frame", position=i, dynamic_ncols=True,
                     disable=True if args.quiet else None) for i, n in enumerate(names)}
 
@@ -96,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         if args.save_video:
             fps = args.fps_limit if info.live and args.fps_limit else info.fps
             own.append(sinks.VideoSink(out / f"{info.name}.mp4", fps))
-        written.extend(s.path for s in own)
+        files.extend(own)
         return own
 
     def progress(result: Result, info: StreamInfo) -> None:
@@ -110,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
         log.warning("%s: finishing the frames in flight (again to abort)", signal.Signals(signum).name)
         pipeline.stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, abort)
+
+    def abort(signum: int, _frame: object) -> None:  # a second SIGTERM: the outputs are still completed
+        raise Terminated(signal.Signals(signum).name)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     log.info("%d stream(s), %d infer requests (%s, %s), outputs in %s", len(names), pipeline.engine.nireq,
@@ -125,14 +145,15 @@ def run(args: argparse.Namespace) -> int:
         for bar in bars.values():
             bar.close()
     _summary(pipeline, elapsed, out)
-    for path in written:
-        print(f"wrote {path}")
+    for sink in files:
+        if sink.written:
+            print(f"wrote {sink.path}")
     return 2 if pipeline.failed else 0
 
 
 def _summary(pipeline: "Pipeline", elapsed: float, out: Path) -> None:
     """A table of the streams and a total line, on stdout."""
-    rows = [("stream", "status", "frames", "people/frame", "drops", "frames/s")]
+    rows = [("stream", "status", "frames", "people/frame", "drops", "frames/s")]  # drops: live frames skipped
     total = 0
     for name, info in pipeline.streams.items():
         n = info.delivered

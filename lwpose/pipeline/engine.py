@@ -77,6 +77,7 @@ class _Stream:
             self.smoother = PoseSmoother()
         self.next_index = 0
         self.drops = 0
+        self.failures = 0  # frames that failed in the backend or in grouping, dropped
         self.count_lock = threading.Lock()  # next_index and drops: never held for long
         self.next_delivery = 0
         self.pending: dict[int, tuple[Result | None, float]] = {}  # index -> (result, submit time)
@@ -112,7 +113,6 @@ class AsyncEngine:
         self._streams: dict[str, _Stream] = {}
         self._streams_lock = threading.Lock()
         self._closed = False
-        self._error: BaseException | None = None
 
     # -- streams ---------------------------------------------------------------------------
     def add_stream(self, name: str, on_result: Callable[[Result], None], *, track: bool | None = None,
@@ -129,6 +129,10 @@ class AsyncEngine:
         """Frames ``try_submit`` refused for ``stream`` because every request was busy."""
         return self._stream(stream).drops
 
+    def failures(self, stream: str) -> int:
+        """Frames of ``stream`` dropped because they failed inside the engine (each logged)."""
+        return self._stream(stream).failures
+
     def _stream(self, name: str) -> _Stream:
         try:
             return self._streams[name]
@@ -139,7 +143,8 @@ class AsyncEngine:
     def submit(self, stream: str, frame: np.ndarray, timestamp: float, meta: Any = None,
                number: int | None = None) -> int:
         """Queue a frame, blocking while all requests are busy; returns its index in the stream.
-        ``number`` is its frame number in the source (default: the index)."""
+        ``number`` is its frame number in the source (default: the index). A frame that cannot be
+        inferred (:func:`lwpose.preprocess.check_frame_size`) raises LwposeError and is not queued."""
         t0 = time.perf_counter()
         st = self._stream(stream)
         self._check_open()
@@ -167,8 +172,6 @@ class AsyncEngine:
         return self._start(st, frame, timestamp, meta, number, tensor, scale, t0, {"prepare": t1 - t0})
 
     def _check_open(self) -> None:
-        if self._error is not None:
-            raise RuntimeError("a frame failed in the engine") from self._error
         if self._closed:
             raise RuntimeError("the engine is closed")
 
@@ -185,15 +188,22 @@ class AsyncEngine:
         timings["queue"] = job.t_started - t_submit - timings["prepare"]
         try:
             self.backend.submit(tensor, partial(self._on_done, job))
-        except BaseException:
+        except Exception as exc:  # noqa: BLE001 - e.g. an allocation error: drop this frame only
+            log.warning("stream %s: frame %d dropped: %s", st.name, job.number, exc)
+            with st.count_lock:
+                st.failures += 1
             self._free.release()
             self._deliver(st, index, None)  # keep the stream's order going
+        except BaseException:
+            self._free.release()
+            self._deliver(st, index, None)
             raise
         return index
 
     # -- completion ------------------------------------------------------------------------
     def _on_done(self, job: _Job, outputs: tuple[np.ndarray, np.ndarray] | None, error: BaseException | None) -> None:
-        """Backend callback: group, then deliver in order. Never raises into the backend."""
+        """Backend callback: group, then deliver in order. Never raises into the backend; a frame
+        that failed (an allocation error, NaN maps...) is logged and dropped."""
         result = None
         try:
             t0 = time.perf_counter()
@@ -206,9 +216,10 @@ class AsyncEngine:
                 people = [p for p in people if p.score >= self.min_score]
             timings["decode"] = time.perf_counter() - t0
             result = Result(job.stream.name, job.index, job.number, job.timestamp, job.frame, people, job.meta, timings)
-        except BaseException as exc:  # noqa: BLE001 - reported by submit()/close()
-            log.exception("stream %s frame %d failed", job.stream.name, job.index)
-            self._error = self._error or exc
+        except Exception as exc:  # noqa: BLE001 - one failed frame never stops its stream or the others
+            log.warning("stream %s: frame %d dropped: %s", job.stream.name, job.number, exc)
+            with job.stream.count_lock:
+                job.stream.failures += 1
         try:
             self._deliver(job.stream, job.index, result, job.t_submit)
         finally:
@@ -233,25 +244,18 @@ class AsyncEngine:
                     ready.timings["track"] = t1 - t0
                     ready.timings["total"] = t1 - submitted
                     st.on_result(ready)
-                except BaseException as exc:  # noqa: BLE001 - reported by submit()/close()
+                except Exception:  # noqa: BLE001 - a failing consumer must not stop the stream
                     log.exception("stream %s: delivering frame %d failed", st.name, ready.index)
-                    self._error = self._error or exc
 
     # -- shutdown --------------------------------------------------------------------------
     def close(self) -> None:
-        """Refuse new frames, wait for the in-flight ones and deliver their results. Idempotent.
-
-        Raises RuntimeError if a frame failed inside the engine (the error is logged too).
-        """
+        """Refuse new frames, wait for the in-flight ones and deliver their results. Idempotent."""
         self._closed = True
         self.backend.wait()
         for _ in range(self.nireq):  # every callback has finished once all requests are free again
             self._free.acquire()
         for _ in range(self.nireq):
             self._free.release()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise RuntimeError("a frame failed in the engine") from error
 
     def __enter__(self) -> "AsyncEngine":
         return self

@@ -18,19 +18,24 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import LwposeError
 from ..pose import Person
 from ..runtime import PoseModel
 from .engine import AsyncEngine, Result
 from .sinks import Sink
-from .sources import Source, SourceError, open_source, stream_names
+from .sources import NETWORK_TIMEOUT, Source, SourceError, open_source, stream_names
 
 log = logging.getLogger(__name__)
 
 #: Seconds the readers get to notice a stop before the engine is closed without them
 #: (a reader can be stuck in a blocking camera or network read).
 STOP_GRACE = 2.0
+#: Reopenings of a live source in a row without a frame before it is given up (``reconnect``).
+#: With the network timeout (5 s to open, 5 s for a frame) and waits of 1, 2, 4 s between
+#: attempts, a stalled network stream fails within 4 x 10 + 7 = 47 s.
+DEFAULT_RECONNECT = 3
 #: Longest wait between two reconnection attempts, seconds.
-MAX_BACKOFF = 30.0
+MAX_BACKOFF = 8.0
 _DONE = object()
 
 
@@ -46,6 +51,7 @@ class StreamInfo:
     delivered: int = 0  # results handed out
     reconnects: int = 0
     drops: int = 0  # live frames skipped because every request was busy
+    rejected: int = 0  # frames that could not be inferred (degenerate size), dropped with a warning
     people: int = 0  # people in the results handed out
     max_frames: int = 0  # the pipeline's limit per stream (0 = none)
 
@@ -94,18 +100,20 @@ class Pipeline:
         start: first frame index of files and image folders.
         fps_limit: at most this many frames a second per stream (0 = as fast as possible);
             files are paced, live sources skip frames.
-        reconnect: attempts to reopen a live source that stopped (0 = none), with backoff.
+        reconnect: attempts in a row to reopen a live source that stopped (0 = none), waiting
+            1, 2, 4... s (at most MAX_BACKOFF) in between; the count starts again once a frame is read.
+        timeout: seconds a network stream may take to open and to deliver each frame.
         buffer: results waiting for the consumer before the readers are slowed down.
     """
 
     def __init__(self, model: PoseModel | str | Path, sources: Sequence[str | Path | Source] | str | Path, *,
                  names: Sequence[str] | None = None, height: int = 256, mode: str = "throughput", nireq: int = 0,
                  threads: int = 0, track: bool = True, smooth: bool = True, min_score: float = 0.0,
-                 max_frames: int = 0, start: int = 0, fps_limit: float = 0.0, reconnect: int = 5,
-                 buffer: int = 8) -> None:
+                 max_frames: int = 0, start: int = 0, fps_limit: float = 0.0, reconnect: int = DEFAULT_RECONNECT,
+                 timeout: float = NETWORK_TIMEOUT, buffer: int = 8) -> None:
         if isinstance(sources, (str, Path, Source)):
             sources = [sources]
-        srcs = [s if isinstance(s, Source) else open_source(str(s)) for s in sources]
+        srcs = [s if isinstance(s, Source) else open_source(str(s), timeout) for s in sources]
         if not srcs:
             raise ValueError("a Pipeline needs at least one source")
         names = list(names) if names is not None else stream_names([s.spec for s in srcs])
@@ -128,7 +136,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._stop_time = 0.0
         self._abandoned = False
-        self._error: BaseException | None = None
+        #: set once a stream's first open returned; network streams wait for the local ones
+        self._opened = {n: threading.Event() for n in self.streams}
         self._readers: list[threading.Thread] = []
         self._supervisor: threading.Thread | None = None
         self._finished = False
@@ -142,10 +151,12 @@ class Pipeline:
             progress: Callable[[Result, StreamInfo], None] | None = None) -> float:
         """Process every stream to its end (or :meth:`stop`), writing each result to ``sinks``
         and to the sinks ``stream_sinks(info)`` made for its stream, then calling ``progress``.
-        Closes the pipeline and every sink, and returns the elapsed seconds; :attr:`streams`
+        Closes the pipeline and every sink, also after an error (the first error closing a sink is
+        raised unless the run failed itself; the others are logged), and returns the elapsed seconds; :attr:`streams`
         holds each stream's status and counts, :attr:`failed` the streams that failed."""
         shared = list(sinks)
         own: dict[str, list[Sink]] = {}
+        errors: list[BaseException] = []  # the run's own error first, if any
         t0 = time.perf_counter()
         try:
             for info in self.streams.values():  # inside the try: a sink that fails to open still closes the rest
@@ -156,11 +167,21 @@ class Pipeline:
                     sink.write(result)
                 if progress is not None:
                     progress(result, info)
+        except BaseException as exc:
+            errors.append(exc)
+            raise
         finally:
             elapsed = time.perf_counter() - t0
             self.close()
             for sink in [*(s for group in own.values() for s in group), *shared]:
-                sink.close()
+                try:
+                    sink.close()
+                except Exception as exc:  # noqa: BLE001 - every sink is closed
+                    if errors:
+                        log.warning("%s", exc)
+                    errors.append(exc)
+        if errors:  # here only when closing failed
+            raise errors[0]
         return elapsed
 
     def results(self) -> Iterator[Result]:
@@ -178,8 +199,6 @@ class Pipeline:
                 yield item
         finally:
             self.close()
-        if self._error is not None:
-            raise RuntimeError(f"inference failed: {self._error}") from self._error
 
     def stop(self) -> None:
         """Stop reading; frames already submitted are still processed and delivered."""
@@ -229,11 +248,11 @@ class Pipeline:
                     if self._stop.is_set() and time.monotonic() - self._stop_time > STOP_GRACE:
                         log.warning("stream %s did not stop in time; closing without it", info.name)
                         break
-            try:
-                self.engine.close()
-            except RuntimeError as exc:
-                self._error = exc.__cause__ or exc
+            self.engine.close()
         finally:
+            for info in self.streams.values():  # a reader left behind: it ends with the run
+                if info.status in ("pending", "running"):
+                    info.status = "stopped"
             self._abandoned = True  # a late frame of a stuck reader has nobody to go to
             self._out.put(_DONE)
 
@@ -248,25 +267,44 @@ class Pipeline:
             except queue.Full:
                 continue
 
+    def _open_first(self, info: StreamInfo) -> bool:
+        """The stream's first open; False if the pipeline stopped first. A network stream waits
+        until every local source is open, as OpenCV opens them one at a time: a stalled URL then
+        never holds up another stream."""
+        try:
+            if info.source.network:
+                for name, opened in self._opened.items():
+                    while not self.streams[name].source.network and not opened.wait(0.1):
+                        if self._stop.is_set():
+                            return False
+            info.source.open(self.start)
+            return True
+        finally:
+            self._opened[info.name].set()
+
     def _read(self, info: StreamInfo) -> None:
         """Reader thread of one stream: open, read, submit, reconnect when live."""
         src = info.source
         try:
-            src.open(self.start)
+            if not self._open_first(info):
+                info.status = "stopped"
+                return
             info.status = "running"
             log.debug("stream %s: opened %s", info.name, src.spec)
             interval = 1.0 / self.fps_limit if self.fps_limit > 0 else 0.0
             due = time.monotonic()
+            attempts = 0  # reopenings since the last frame read
             while not self._stop.is_set() and not (self.max_frames and info.submitted >= self.max_frames):
                 try:
                     frame = src.read()
                 except SourceError as exc:
                     if not src.live:
                         raise
-                    self._reopen(info, exc)
+                    attempts = self._reopen(info, exc, attempts)
                     continue
                 if frame is None:
                     break
+                attempts = 0
                 if interval:
                     now = time.monotonic()
                     if now < due:
@@ -275,12 +313,18 @@ class Pipeline:
                         if self._stop.wait(due - now):
                             break
                     due = max(due + interval, time.monotonic())
-                if src.live:
-                    if self.engine.try_submit(info.name, frame.image, frame.timestamp, frame.meta, frame.number) is None:
-                        info.drops += 1
-                        continue
-                else:
-                    self.engine.submit(info.name, frame.image, frame.timestamp, frame.meta, frame.number)
+                try:
+                    if src.live:
+                        if self.engine.try_submit(info.name, frame.image, frame.timestamp, frame.meta,
+                                                  frame.number) is None:
+                            info.drops += 1
+                            continue
+                    else:
+                        self.engine.submit(info.name, frame.image, frame.timestamp, frame.meta, frame.number)
+                except (LwposeError, ValueError) as exc:  # this frame only (a degenerate size...)
+                    info.rejected += 1
+                    log.warning("stream %s: %s dropped: %s", info.name, src.describe(frame), exc)
+                    continue
                 info.submitted += 1
             info.status = "stopped" if self._stop.is_set() else "done"
         except SourceError as exc:
@@ -292,15 +336,17 @@ class Pipeline:
         finally:
             src.close()
 
-    def _reopen(self, info: StreamInfo, error: SourceError) -> None:
-        """Reopen a live source with exponential backoff; raise SourceError when giving up."""
+    def _reopen(self, info: StreamInfo, error: SourceError, attempts: int) -> int:
+        """Reopen a live source with exponential backoff, counting on from ``attempts`` made since
+        its last frame; return the new count, or raise SourceError when giving up."""
         info.source.close()
-        for attempt in range(1, self.reconnect + 1):
-            delay = min(MAX_BACKOFF, 2.0 ** (attempt - 1))
+        while attempts < self.reconnect:
+            attempts += 1
+            delay = min(MAX_BACKOFF, 2.0 ** (attempts - 1))
             log.warning("stream %s: %s; reconnecting in %.0f s (attempt %d of %d)",
-                        info.name, error, delay, attempt, self.reconnect)
+                        info.name, error, delay, attempts, self.reconnect)
             if self._stop.wait(delay):
-                return
+                return attempts
             try:
                 info.source.open()
             except SourceError as exc:
@@ -308,5 +354,5 @@ class Pipeline:
                 continue
             info.reconnects += 1
             log.info("stream %s: reconnected", info.name)
-            return
+            return attempts
         raise SourceError(f"{error}; gave up after {self.reconnect} reconnection attempts")

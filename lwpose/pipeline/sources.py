@@ -24,9 +24,9 @@ from ..errors import LwposeError
 from ..media import IMAGE_SUFFIXES, Frame, image_files, read_image
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
-#: FFmpeg timeouts for network streams, so a lost stream is noticed rather than waited on.
-NETWORK_OPEN_TIMEOUT_MS = 10_000
-NETWORK_READ_TIMEOUT_MS = 5_000
+#: Seconds a network stream may take to open, and to deliver each frame, before it counts as
+#: stalled (FFmpeg's open and read timeouts), so a lost stream is noticed rather than waited on.
+NETWORK_TIMEOUT = 5.0
 #: FFmpeg threads decoding a video file (docs/performance.md).
 FILE_DECODE_THREADS = 1
 
@@ -44,6 +44,9 @@ class Source:
     live = False
     #: frames are unrelated pictures (image folders): no tracking or smoothing across them.
     independent = False
+    #: opened through FFmpeg's network protocols, whose opens hold a lock inside OpenCV that every
+    #: other OpenCV open waits for (the pipeline opens local sources first).
+    network = False
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
@@ -57,6 +60,10 @@ class Source:
 
     def close(self) -> None:
         """Release the source; it may be opened again (reconnection)."""
+
+    def describe(self, frame: Frame) -> str:
+        """How messages name a frame of this source."""
+        return f"frame {frame.number}"
 
     def interrupt(self) -> None:
         """Wake a ``read()`` blocked waiting for frames, which then returns None (the pipeline
@@ -74,11 +81,18 @@ class Source:
 
 
 class VideoSource(Source):
-    """A video file, a camera (index or ``/dev/videoN``) or a network stream, through OpenCV."""
+    """A video file, a camera (index or ``/dev/videoN``) or a network stream, through OpenCV.
 
-    def __init__(self, spec: str, live: bool) -> None:
+    ``timeout``: seconds a network stream may take to open and to deliver each frame. Frame
+    numbers of a live source go on counting across reopenings (reconnections)."""
+
+    def __init__(self, spec: str, live: bool, timeout: float = NETWORK_TIMEOUT) -> None:
         super().__init__(spec)
+        if not timeout > 0 or timeout == float("inf"):
+            raise LwposeError(f"timeout must be a positive number of seconds, not {timeout!r}", param="timeout")
         self.live = live
+        self.network = spec.startswith(NETWORK_SCHEMES)
+        self.timeout = timeout
         self._cap: cv2.VideoCapture | None = None
         self._number = 0
         self._expected: int | None = None
@@ -90,20 +104,25 @@ class VideoSource(Source):
             raise SourceError(f"{self.spec}: no such file")
         if self.spec.isdigit():
             cap = cv2.VideoCapture(int(self.spec))
-        elif self.spec.startswith(NETWORK_SCHEMES):
+        elif self.network:
+            ms = max(1, round(self.timeout * 1000))
             cap = cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG, [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, NETWORK_OPEN_TIMEOUT_MS,
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC, NETWORK_READ_TIMEOUT_MS])
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
         else:  # one decoding thread: the pipeline decodes streams in parallel and inference fills the cores
             cap = cv2.VideoCapture(self.spec, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, FILE_DECODE_THREADS])
         if not cap.isOpened():
             cap.release()
-            what = "not a readable video (corrupt, truncated or unsupported format?)" if not self.live else "cannot open"
+            if not self.live:
+                what = "not a readable video (corrupt, truncated or unsupported format?)"
+            elif self.network:
+                what = f"cannot open (no stream within {self.timeout:g} s)"
+            else:
+                what = "cannot open"
             raise SourceError(f"{self.spec}: {what}")
         self._cap = cap
         self._fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        self._number = 0
         if not self.live:
+            self._number = 0
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             if start > 0:
                 cap.set(cv2.CAP_PROP_POS_FRAMES, start)
@@ -115,6 +134,8 @@ class VideoSource(Source):
         assert self._cap is not None, "open() first"
         ok, image = self._cap.read()
         if not ok or image is None:
+            if self.network:
+                raise SourceError(f"{self.spec}: no frame within {self.timeout:g} s (stream stalled or ended)")
             if self.live:
                 raise SourceError(f"{self.spec}: stream stopped delivering frames")
             if self._expected and self._read_count < self._expected - max(2, self._expected // 100):
@@ -180,6 +201,9 @@ class ImageSource(Source):
                 log.warning("%s, skipped", exc)
         return None
 
+    def describe(self, frame: Frame) -> str:
+        return self._files[frame.number]
+
     @property
     def length(self) -> int | None:
         return self._length
@@ -239,16 +263,17 @@ class PushSource(Source):
         return self._fps
 
 
-def open_source(spec: str) -> Source:
+def open_source(spec: str, timeout: float = NETWORK_TIMEOUT) -> Source:
     """The source for a command-line argument (not opened yet).
 
-    ``0``/``/dev/video0`` → camera; ``rtsp://`` ``http://`` ... → network stream; a folder or a
-    pattern with ``*``/``?``/``[`` → images; anything else → a video file.
+    ``0``/``/dev/video0`` → camera; ``rtsp://`` ``http://`` ... → network stream (``timeout``:
+    seconds to open and to deliver each frame); a folder or a pattern with ``*``/``?``/``[`` →
+    images; anything else → a video file.
     """
     if spec.isdigit() or re.fullmatch(r"/dev/video\d+", spec):
         return VideoSource(spec, live=True)
     if spec.startswith(NETWORK_SCHEMES):
-        return VideoSource(spec, live=True)
+        return VideoSource(spec, live=True, timeout=timeout)
     if os.path.isdir(spec) or glob.has_magic(spec) or spec.lower().endswith(IMAGE_SUFFIXES):
         return ImageSource(spec)
     return VideoSource(spec, live=False)

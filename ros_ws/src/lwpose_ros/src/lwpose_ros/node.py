@@ -223,12 +223,9 @@ class PoseNode:
             stamp = frame.header.stamp.to_sec() or time.time()
             try:
                 index = self.engine.try_submit(cam.name, frame.image, stamp, frame)
-            except Exception as exc:  # noqa: BLE001 - drop this frame, keep serving the next ones
-                cause = exc.__cause__ or exc
-                self.warn(cam.image_topic, f"inference failed, frame dropped: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}")
+            except Exception as exc:  # noqa: BLE001 - drop this frame (a size that cannot be inferred...), keep serving
+                self.warn(cam.image_topic, f"inference failed, frame dropped: {str(exc) or type(exc).__name__}")
                 cam.stats.on_reject()
-                if isinstance(exc, RuntimeError):
-                    self._restart_engine()
                 continue
             if index is not None:
                 continue
@@ -238,19 +235,6 @@ class PoseNode:
                 else:
                     cam.stats.on_drop()
                 self._cond.wait(RETRY_WAIT)
-
-    def _restart_engine(self) -> None:
-        """Replace an engine that failed (its error is sticky) by a fresh one on the same compiled
-        model; tracks restart. Results still in flight in the old engine are published."""
-        old = self.engine
-        try:
-            old.close()
-        except RuntimeError:
-            pass  # the failure already reported
-        self.engine = build_engine(self.params, old.model)
-        for cam in self.cameras:
-            self.engine.add_stream(cam.name, partial(self._publish, cam))
-        rospy.logwarn("inference engine restarted after a failed frame; track ids start anew")
 
     def _publish(self, cam: Camera, result: "Result") -> None:
         """Engine result callback: fill the frame's output side, then hand the result to every sink.
@@ -298,24 +282,19 @@ class PoseNode:
             self._cond.notify_all()
         self._thread.join()
         self.diagnostics.close()
-        try:
-            self.engine.close()
-        except RuntimeError as exc:
-            rospy.logerr(f"closing the engine: {exc!r} (cause: {exc.__cause__!r})")
+        self.engine.close()
         for cam in self.cameras:
             s = cam.stats
             rospy.loginfo(f"{cam.image_topic}: {s.processed} frames processed, {s.dropped} dropped, "
                           f"{s.rejected} rejected")
 
 
-def build_engine(params: Params, model=None) -> "AsyncEngine":
-    """The shared model (``model``, or loaded from ``~model``) and an async engine configured as
-    ``lwpose run`` does."""
+def build_engine(params: Params) -> "AsyncEngine":
+    """The shared model (``~model``) and an async engine configured as ``lwpose run`` does."""
     from lwpose.pipeline.engine import AsyncEngine
     from lwpose.runtime import PoseModel
 
-    if model is None:
-        model = PoseModel(params.model, height=params.height, mode=params.mode, nireq=params.nireq)
+    model = PoseModel(params.model, height=params.height, mode=params.mode, nireq=params.nireq)
     return AsyncEngine(model, track=params.track, smooth=params.smooth, min_score=params.min_score)
 
 
