@@ -290,11 +290,17 @@ class PoseNode:
 
 
 def build_engine(params: Params) -> "AsyncEngine":
-    """The shared model (``~model``) and an async engine configured as ``lwpose run`` does."""
+    """The shared model (``~model``, or the KServe v2 servers of ``~server``) and an async engine
+    configured as ``lwpose run`` does."""
     from lwpose.pipeline.engine import AsyncEngine
     from lwpose.runtime import PoseModel
 
-    model = PoseModel(params.model, height=params.height, mode=params.mode, nireq=params.nireq)
+    backend = None
+    if params.server:
+        from lwpose.backends.kserve import KServeBackend
+
+        backend = KServeBackend(params.server)
+    model = PoseModel(params.model, height=params.height, mode=params.mode, nireq=params.nireq, backend=backend)
     return AsyncEngine(model, track=params.track, smooth=params.smooth, min_score=params.min_score)
 
 

@@ -69,11 +69,21 @@ def as_namespaces(name: str, value: Any) -> list[str]:
     return names
 
 
+def as_urls(name: str, value: Any) -> list[str]:
+    """A YAML list of URLs, or one string of them separated by spaces or commas (empty: none)."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise LwposeError(f"~{name} must be a list of server URLs (or a string of them), not {value!r}")
+    return value
+
+
 @dataclass
 class Params:
     """The pose node's private parameters (documented in docs/ros.md)."""
 
     model: str = "human-pose-estimation-0001"
+    server: list[str] = field(default_factory=list)
     height: int = 256
     mode: str = "latency"
     nireq: int = 0
@@ -108,6 +118,7 @@ class Params:
             raise LwposeError("~model must name a model (store name, directory or .xml)")
         for name in ("track", "smooth", "hri"):
             setattr(self, name, as_bool(name, getattr(self, name)))
+        self.server = as_urls("server", self.server)
         self.height = as_number("height", self.height, int, 32, MAX_HEIGHT)
         if self.height % 8:
             raise LwposeError(f"~height must be a multiple of 8, not {self.height}")
