@@ -211,7 +211,7 @@ class KServeBackend:
     def __init__(self, urls: list[str], *, capacity: int = 0, timeout: float = 10.0, probe_after: float = 5.0,
                  stride: int = 8) -> None:
         if not urls:
-            raise LwposeError("--server needs at least one URL")
+            raise LwposeError("server needs at least one URL", param="server")
         try:
             import tritonclient.grpc  # noqa: F401 - fail early with a clear message
             import tritonclient.http  # noqa: F401
@@ -246,7 +246,7 @@ class KServeBackend:
                 errors.append(str(exc))
                 continue
             if spec.height not in (-1, height):
-                raise LwposeError(f"{server.url} serves input height {spec.height}, not {height} (--height)")
+                raise LwposeError(f"{server.url} serves input height {spec.height}, not the input height {height}")
         if len(errors) == len(self.servers):
             raise LwposeError(f"no inference server is up: {'; '.join(errors)}")
         self.height = height
