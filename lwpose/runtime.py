@@ -19,6 +19,7 @@ import numpy as np
 import openvino as ov
 
 from . import decode, store
+from .backends import precision
 from .errors import LwposeError
 from .pose import Person, people_from_arrays
 
@@ -61,7 +62,7 @@ class PoseModel:
         self.height = height
         self.device = device
         self.core = core or ov.Core()
-        self.config: dict[str, str] = {"PERFORMANCE_HINT": MODES[mode]}
+        self.config: dict[str, str] = precision.with_hint({"PERFORMANCE_HINT": MODES[mode]})
         if nireq:
             self.config["PERFORMANCE_HINT_NUM_REQUESTS"] = str(nireq)
         if threads:
@@ -74,6 +75,13 @@ class PoseModel:
         self._lock = threading.Lock()
         # positions of the heatmaps and PAFs among the outputs (the same in every compiled model)
         self._output_index = self._output_positions(self._model)
+
+    @property
+    def inference_precision(self) -> str:
+        """The precision the float layers of the compiled models run in (``f32``, ``bf16``…); ``?``
+        before the first compile."""
+        with self._lock:
+            return next((precision.actual(c) for c in self._compiled.values()), "?")
 
     def _output_positions(self, model: ov.Model) -> tuple[int, int]:
         """Positions of the heatmaps and PAF outputs named by the metadata."""

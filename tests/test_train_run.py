@@ -136,6 +136,7 @@ def test_config_precedence(tmp_path: Path) -> None:
         make_config(tmp_path / "c.yaml", batch_size="many")
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes(labels: Path, coco_mini: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     args = train_args(labels, coco_mini / "images", out, "--iterations", "2", "--checkpoint-every", "100")[1:]

@@ -34,6 +34,6 @@ def with_hint(config: dict[str, str]) -> dict[str, str]:
 def actual(compiled: Any) -> str:
     """The precision a compiled OpenVINO model really runs its float layers in (``f32``, ``bf16``…)."""
     try:
-        return str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+        return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # e.g. "bf16", not "<Type: 'bfloat16'>"
     except RuntimeError:  # devices without the property
         return "?"

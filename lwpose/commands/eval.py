@@ -11,7 +11,6 @@ from ..errors import LwposeError
 from ..store import DEFAULT_MODEL
 
 DEFAULT_HEIGHT = 368
-DEFAULT_TOLERANCE = 0.01
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "dropped more, 2 on errors. ${SHARED} in the file is $LWPOSE_SHARED or ../shared "
                     "beside the repository.")
     check.add_argument("--baseline", required=True, metavar="FILE.json", help="baseline file, e.g. baselines/NAME.json")
-    check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                       help=f"allowed AP drop (default {DEFAULT_TOLERANCE})")
+    check.add_argument("--tolerance", type=float, default=None,
+                       help="allowed AP drop (default: the baseline's \"tolerance\", else 0.01)")
     check.add_argument("--update", action="store_true",
                        help="write the measured metrics into the baseline file (and exit 0)")
     check.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
@@ -73,8 +72,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from ..eval import baseline
 
-    if args.tolerance < 0:
-        raise LwposeError(f"--tolerance must be >= 0, not {args.tolerance}")
+    if args.tolerance is not None and not baseline.is_tolerance(args.tolerance):
+        raise LwposeError(f"--tolerance must be a finite number >= 0, not {args.tolerance}")
     base = baseline.load(args.baseline)
     if base.metrics is None and not args.update:
         raise LwposeError(f"--baseline {args.baseline}: has no metrics yet; run with --update to measure them")
@@ -83,7 +82,8 @@ def _check(args: argparse.Namespace) -> int:
     print(_summary(result))
     ok = True
     if base.metrics is not None:
-        ok, lines = baseline.compare(base.metrics, result["metrics"], args.tolerance)
+        tolerance = base.tolerance if args.tolerance is None else args.tolerance
+        ok, lines = baseline.compare(base.metrics, result["metrics"], tolerance)
         print("\n".join(lines))
     if args.update:
         base.update(result)
@@ -100,7 +100,7 @@ def _summary(result: dict) -> str:
     return (f"model        {result['model']}\n"
             f"data         {result['annotations']} ({result['num_images']} images, {result['num_people']} people, "
             f"{result['num_predictions']} predictions)\n"
-            f"input        height {result['height']}, {tta}\n"
+            f"input        height {result['height']}, {tta}, inference precision {result['inference_precision']}\n"
             f"accuracy     {metrics}\n"
             f"speed        {result['images_per_s']} images/s (prediction + grouping, steady state)")
 

@@ -7,6 +7,7 @@ import numpy as np
 import openvino as ov
 import torch
 
+from ..backends.precision import with_hint
 from ..errors import LwposeError
 from ..model import NUM_HEATMAPS, NUM_PAFS, STRIDE, PoseNet, normalise
 from ..runtime import input_shape
@@ -28,12 +29,14 @@ class IrRunner:
     """Runs an IR of this family on u8 BGR images: ours (u8 NHWC ``image``) or Open Model Zoo's
     (f32 NCHW raw BGR). Outputs are told apart by channel count (19 heatmaps, 38 PAFs).
 
-    Float layers run in ``precision`` (default f32: the CPU plugin's own default is bf16 on CPUs
-    with AVX512-BF16/AMX, which changes the maps by ~1e-2 and would hide conversion errors).
+    Float layers run in ``precision``; by default in $LWPOSE_INFERENCE_PRECISION when set, else in
+    f32 (not the CPU plugin's own default: bf16 on CPUs with AVX512-BF16/AMX changes the maps by
+    ~1e-2 and would hide conversion errors).
     """
 
-    def __init__(self, xml_path: Path, precision: str = "f32") -> None:
-        self.compiled = ov.Core().compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": precision})
+    def __init__(self, xml_path: Path, precision: str | None = None) -> None:
+        hint = {"INFERENCE_PRECISION_HINT": precision} if precision else with_hint({"INFERENCE_PRECISION_HINT": "f32"})
+        self.compiled = ov.Core().compile_model(str(xml_path), "CPU", hint)
         dims = [d.get_length() if d.is_static else None for d in self.compiled.input(0).get_partial_shape()]
         self.nhwc = dims[3] == 3
         self.dtype = self.compiled.input(0).get_element_type().to_dtype()

@@ -155,6 +155,7 @@ def run_bench(model_spec: str | Path, source: str, *, streams: list[int], frames
     del frame_list
     # the engine's dynamic-width model against one compiled for this exact shape (docs/performance.md)
     static = model.compile(tensors[0].shape[1:3])
+    report["inference_precision"] = model.inference_precision
     report.update(_best([infer_only(static, engine.nireq, tensors, 1, "infer_static") for _ in range(repeats)],
                         "infer_static_fps"))
     if baseline_sync:
