@@ -9,6 +9,7 @@ import pytest
 from lwpose.cli import main
 
 
+@pytest.mark.slow
 @pytest.mark.numerics
 def test_bench_reports_named_figures(ir_path: Path, video_path: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench.json"

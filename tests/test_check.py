@@ -26,9 +26,16 @@ CONVERTED_FP32 = ROOT / "baselines/converted-fp32-coco-mini-368.json"
 
 
 def _params(paths: list[Path]) -> list:
-    """Baselines as parameters; those reading ${SHARED} data are marked shared."""
-    return [pytest.param(p, id=p.stem, marks=[pytest.mark.shared] if baseline.SHARED in p.read_text() else [])
-            for p in paths]
+    """Baselines as parameters; those reading ${SHARED} data are marked shared, those with
+    test-time augmentation (several inferences an image) slow."""
+    params = []
+    for path in paths:
+        data = json.loads(path.read_text())
+        marks = [pytest.mark.shared] if baseline.SHARED in path.read_text() else []
+        if data.get("flip") or len(data.get("scales", [1.0])) > 1:
+            marks.append(pytest.mark.slow)
+        params.append(pytest.param(path, id=path.stem, marks=marks))
+    return params
 
 
 @pytest.mark.numerics

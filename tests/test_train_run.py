@@ -14,6 +14,8 @@ import torch
 from lwpose.cli import main
 from lwpose.train.labels import prepare_labels
 
+pytestmark = pytest.mark.slow  # training runs (torch, DDP with torchrun)
+
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_ITERATIONS = 30
 
@@ -136,7 +138,6 @@ def test_config_precedence(tmp_path: Path) -> None:
         make_config(tmp_path / "c.yaml", batch_size="many")
 
 
-@pytest.mark.slow
 def test_torchrun_two_processes(labels: Path, coco_mini: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     args = train_args(labels, coco_mini / "images", out, "--iterations", "2", "--checkpoint-every", "100")[1:]
