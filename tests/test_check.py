@@ -59,7 +59,7 @@ def test_converted_baseline_passes(path, converted_home, monkeypatch, capsys):
     assert "PASS: AP" in out and f"{converted_home}/models/{baseline.load(path).model}/model.xml" in out
 
 
-@pytest.mark.parametrize("path", _params(sorted((ROOT / "baselines").glob("*.json"))))
+@pytest.mark.parametrize("path", sorted((ROOT / "baselines").glob("*.json")), ids=lambda p: p.stem)
 def test_every_baseline_has_a_tolerance_from_its_spread(path):
     """Each committed baseline names its tolerance (docs/accuracy.md: how it comes from the spread
     across inference precisions) and the precision its metrics were recorded under."""
