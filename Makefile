@@ -1,36 +1,51 @@
-# lwpose developer workflow. `make demo` and `make test` work on a fresh clone.
+# lwpose developer workflow. `make demo` and `make test` work on a fresh clone, with or without
+# ../shared beside it (docs/testing.md).
 SHELL := /bin/bash
-VENV := .venv
+# VENV=DIR uses an existing virtual environment (with lwpose's dependencies) instead of .venv.
+VENV ?= .venv
 PY := $(VENV)/bin/python
-LWPOSE := $(VENV)/bin/lwpose
+# The repository's own code, whichever venv runs it.
+LWPOSE := $(PY) -m lwpose
 SHARED ?= $(abspath ../shared)
 MODEL := human-pose-estimation-0001
-MIRROR := $(if $(wildcard $(SHARED)/models),--mirror $(SHARED)/models)
+# Where `make setup` takes the model from: a directory laid out like the official download;
+# default ../shared/models when present, else the official URL.
+LWPOSE_MODEL_MIRROR ?= $(if $(wildcard $(SHARED)/models),$(SHARED)/models)
+MIRROR := $(if $(LWPOSE_MODEL_MIRROR),--mirror $(LWPOSE_MODEL_MIRROR))
 STAMP := $(VENV)/.lwpose-setup
+EXT_STAMP := build/.grouping-built
 ROS_STAMP := ros_ws/devel/.lwpose-built
 ROS_DEBS := ros-core-dev catkin python3-rospy python3-roslaunch python3-rostest python3-message-filters \
 	ros-message-generation ros-message-runtime ros-std-msgs ros-sensor-msgs ros-geometry-msgs \
 	ros-visualization-msgs rosbash rviz xvfb python3-tf2-ros python3-dynamic-reconfigure ros-diagnostic-msgs python3-diagnostic-msgs
 PYTEST_ARGS ?=
 
-.PHONY: setup ros-deps ros demo test bench clean help
+.PHONY: setup model ros-deps ros demo test test-fast bench clean help
 
 help:
-	@echo "make demo   set up, then run pose estimation on samples/sample.mp4"
-	@echo "make test   set up, then run the whole test suite"
+	@echo "make demo       set up, then run pose estimation on samples/sample.mp4"
+	@echo "make test       set up, then run the whole test suite"
+	@echo "make test-fast  the suite without tests marked slow (conversion, training, roscore, long videos)"
 	@echo "make bench  run the benchmarks (writes benchmarks/results/*.json)"
 	@echo "make ros    build the catkin workspace ros_ws/"
 
-setup: $(STAMP)
+setup: $(STAMP) $(EXT_STAMP) model
 
-$(STAMP): pyproject.toml setup.py cython_ext/grouping.pyx
+$(STAMP): pyproject.toml setup.py
 	$(MAKE) ros-deps
 	test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e ".[train,convert,eval,dev]"
-	$(PY) setup.py -q build_ext --inplace
-	$(LWPOSE) models fetch $(MODEL) $(MIRROR)
 	touch $@
+
+# The Cython grouping, built in this checkout (also when VENV is another checkout's venv).
+$(EXT_STAMP): $(STAMP) cython_ext/grouping.pyx
+	$(PY) setup.py -q build_ext --inplace
+	mkdir -p build && touch $@
+
+# Installs the model into the store ($$LWPOSE_HOME, default ~/.cache/lwpose) unless it is there.
+model: $(STAMP)
+	$(LWPOSE) models fetch $(MODEL) $(MIRROR)
 
 # Debian's ROS1 packages: installed when run as root, otherwise the command is printed.
 ros-deps:
@@ -52,9 +67,12 @@ $(ROS_STAMP): $(STAMP) $(shell find ros_ws/src -type f -not -path '*/__pycache__
 demo: setup
 	$(LWPOSE) run samples/sample.mp4 --save-video --out runs/demo
 
+# pytest exits 5 when it collected no tests: a failure like any other non-zero status.
 test: setup ros
-	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup ros
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
 	mkdir -p benchmarks/results

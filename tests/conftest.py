@@ -1,43 +1,76 @@
-"""Shared fixtures: paths into ../shared (skipping cleanly when it is absent) and the models
-``lwpose import-ir`` / ``lwpose convert`` make of the shared IR (once per session)."""
+"""Shared fixtures: the model from the model store, the fixtures in the repository (coco-mini in
+tests/data, the clip samples/sample.mp4), paths into ../shared for tests marked ``shared`` (skipped,
+with the reason printed, when it is absent), and the models ``lwpose import-ir`` /
+``lwpose convert`` make of the store's IR (once per session)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__import__("os").environ.get("LWPOSE_SHARED", ROOT.parent / "shared"))
-IR_XML = SHARED / "models/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml"
+SHARED = Path(os.environ.get("LWPOSE_SHARED", ROOT.parent / "shared"))
+#: The model every test runs (``make setup`` installs it into the store).
+MODEL = "human-pose-estimation-0001"
+#: The first 60 frames of vtest.avi (768x576, 10 frames/s, 2-7 people found a frame; tests/data/README.md).
+CLIP = ROOT / "tests/data/vtest-60.mp4"
+#: Fixtures that need ../shared: a test using one must be marked ``shared``.
+SHARED_FIXTURES = {"shared_dir", "vtest_path"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a test that needs ../shared without the ``shared`` marker (it would skip unseen)."""
+    unmarked = [item.nodeid for item in items
+                if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("shared")]
+    if unmarked:
+        raise pytest.UsageError(f"tests using {sorted(SHARED_FIXTURES)} must be marked shared: {unmarked}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("shared") and not SHARED.is_dir():
+        pytest.skip(f"needs the shared data directory {SHARED} (set LWPOSE_SHARED), which is absent")
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} is missing")
+    """../shared (or $LWPOSE_SHARED); only for tests marked ``shared``."""
     return SHARED
 
 
 @pytest.fixture(scope="session")
-def ir_path(shared_dir: Path) -> Path:
-    if not IR_XML.is_file():
-        pytest.skip(f"{IR_XML} is missing")
-    return IR_XML
-
-
-@pytest.fixture(scope="session")
-def video_path(shared_dir: Path) -> Path:
+def vtest_path(shared_dir: Path) -> Path:
+    """The full 795-frame vtest.avi (768x576)."""
     return shared_dir / "media/vtest.avi"
 
 
 @pytest.fixture(scope="session")
-def coco_mini(shared_dir: Path) -> Path:
-    return shared_dir / "data/coco-mini"
+def ir_path() -> Path:
+    """The store's ``model.xml`` of human-pose-estimation-0001 (the Open Model Zoo IR, renamed)."""
+    from lwpose import store
+    from lwpose.errors import LwposeError
+
+    try:
+        return store.resolve(MODEL)
+    except LwposeError as exc:
+        pytest.fail(f"{exc} (make setup installs it; LWPOSE_MODEL_MIRROR=DIR make setup from a mirror)")
+
+
+@pytest.fixture(scope="session")
+def video_path() -> Path:
+    """A short real video in the repository: :data:`CLIP`."""
+    return CLIP
+
+
+@pytest.fixture(scope="session")
+def coco_mini() -> Path:
+    """4 COCO val2017 images with their 14 person annotations (tests/data/README.md)."""
+    return ROOT / "tests/data/coco-mini"
 
 
 @pytest.fixture(scope="session")
 def pose_model(ir_path: Path):
-    """A latency-mode PoseModel on the shared IR at height 256 (compiled once per session)."""
+    """A latency-mode PoseModel on the store's IR at height 256 (compiled once per session)."""
     from lwpose.runtime import PoseModel
 
     return PoseModel(ir_path, height=256)
@@ -54,7 +87,7 @@ CONVERTED = {
 
 @pytest.fixture(scope="session")
 def imported_checkpoint(ir_path: Path, tmp_path_factory) -> Path:
-    """``lwpose import-ir`` of the shared IR: ``hpe0001.pth`` in a session directory."""
+    """``lwpose import-ir`` of the store's IR: ``hpe0001.pth`` in a session directory."""
     pytest.importorskip("torch")
     from lwpose.cli import main
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from lwpose.cli import main
 
 
+@pytest.mark.slow
+@pytest.mark.numerics
 def test_bench_reports_named_figures(ir_path: Path, video_path: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench.json"
     rc = main(["bench", "--model", str(ir_path), "--source", str(video_path), "--frames", "16",
@@ -14,6 +18,7 @@ def test_bench_reports_named_figures(ir_path: Path, video_path: Path, tmp_path: 
     assert rc == 0
     report = json.loads(out.read_text())
     assert report["frame_size"] == [768, 576] and report["input_shape"] == [256, 344]
+    assert report["inference_precision"] in ("f32", "bf16", "f16")
     assert report["decode_ms_mean"] > 0 and report["sync_fps"] > 0 and report["infer_static_fps"] > 0
     assert [r["streams"] for r in report["runs"]] == [1, 2]
     for run in report["runs"]:
@@ -23,7 +28,7 @@ def test_bench_reports_named_figures(ir_path: Path, video_path: Path, tmp_path: 
         assert run["ratio_e2e_to_sync"] == round(run["e2e_fps"] / report["sync_fps"], 3)
         assert set(run["stages"]) == {"prepare", "queue", "infer", "group", "track", "total"}
         assert all(s["p95_ms"] >= 0 for s in run["stages"].values())
-        assert run["people_per_frame"] >= 2
+        assert run["people_per_frame"] >= 2  # measured 2.8-3.4 on the clip under bf16, f32 and f16
     table = capsys.readouterr().out
     assert "e2e/infer" in table and f"wrote {out}" in table
 

@@ -1,6 +1,8 @@
 """Grouping: Cython and reference agree, planted people are recovered, bad maps are refused."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -267,27 +269,36 @@ def test_bad_maps_raise_value_error() -> None:
         group(h, p, backend="fast")
 
 
-@pytest.fixture(scope="module")
-def real_maps(pose_model, video_path, coco_mini) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Network maps of 4 vtest frames and the 4 coco-mini images at height 256."""
+def _maps(pose_model, video: Path, indices: tuple[int, ...], coco_mini: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Network maps of some frames of ``video`` and the 4 coco-mini images at height 256."""
     frames = []
-    cap = cv2.VideoCapture(str(video_path))
-    for index in range(301):
+    cap = cv2.VideoCapture(str(video))
+    for index in range(max(indices) + 1):
         ok, frame = cap.read()
-        assert ok, f"cannot read frame {index} of {video_path}"
-        if index % 100 == 0:
+        assert ok, f"cannot read frame {index} of {video}"
+        if index in indices:
             frames.append(frame)
     cap.release()
     frames += [cv2.imread(str(path)) for path in sorted((coco_mini / "images").glob("*.jpg"))]
-    assert len(frames) == 8
     return [(m.heatmaps, m.pafs) for m in map(pose_model.infer, frames)]
 
 
-def test_backends_agree_on_real_maps(real_maps) -> None:
-    people = [both(heatmaps, pafs)[0] for heatmaps, pafs in real_maps]
+@pytest.mark.numerics
+def test_backends_agree_on_real_maps(pose_model, video_path, coco_mini) -> None:
+    """Frames 0, 20, 40, 59 of the clip and the coco-mini images: both backends, one answer."""
+    people = [both(heatmaps, pafs)[0] for heatmaps, pafs in _maps(pose_model, video_path, (0, 20, 40, 59), coco_mini)]
     assert all(len(kps) >= 1 for kps in people), [len(kps) for kps in people]
+    # 2-3 pedestrians a frame are large enough at height 256; measured 15-16 in all under bf16, f32, f16
+    assert len(np.concatenate(people[:4])) >= 8
+
+
+@pytest.mark.shared
+@pytest.mark.numerics
+def test_no_arm_splits_off_its_body(pose_model, vtest_path, coco_mini) -> None:
+    """Frames 0, 100, 200, 300 of the full vtest.avi (the frames this check was made on; frames 20
+    and 59 of the clip show 2 arm-only fragments among 16 people, measured under bf16)."""
+    people = [both(heatmaps, pafs)[0] for heatmaps, pafs in _maps(pose_model, vtest_path, (0, 100, 200, 300), coco_mini)]
     vtest = np.concatenate(people[:4])
-    assert len(vtest) >= 8, len(vtest)  # 2-3 pedestrians a frame are large enough at height 256
     found = vtest[:, :, 2] > 0
     arm_only = ~found[:, 1] & ~found[:, 8] & ~found[:, 11] & (found.sum(axis=1) <= 4)
     assert not arm_only.any(), "an arm split off its body (neck-shoulder limbs of small people)"

@@ -220,6 +220,7 @@ def test_merge_aligns_scales_on_the_finest_grid():
     np.testing.assert_allclose(single.heatmaps, runs[0].heatmaps)
 
 
+@pytest.mark.numerics
 def test_flip_predictions_match_the_plain_ones(ir_path, coco_mini):
     """The mirrored run, unflipped, agrees with the plain run: heatmaps and PAFs (signs included)."""
     network = OpenVINOBackend(ir_path)
@@ -262,6 +263,8 @@ def test_bad_scales_and_height_are_errors(ir_path):
         predict.Predictor(network, height=256, scales=(0.0,))
 
 
+@pytest.mark.shared
+@pytest.mark.numerics
 def test_eval_cli_on_ochuman_mini(tmp_path, shared_dir, ir_path, capsys):
     data = shared_dir / "data/ochuman-mini"
     out, preds = tmp_path / "eval.json", tmp_path / "preds.json"
@@ -271,13 +274,15 @@ def test_eval_cli_on_ochuman_mini(tmp_path, shared_dir, ir_path, capsys):
     assert code == 0
     assert "AP " in capsys.readouterr().out
     result = json.loads(out.read_text())
-    assert result["metrics"]["AP"] >= 0.35  # the quality bar at height 368
+    assert result["metrics"]["AP"] >= 0.35  # the quality bar at height 368; measured 0.4851 (bf16, f32, f16)
+    assert result["inference_precision"] in ("f32", "bf16", "f16")
     assert result["num_images"] == 3 and result["metrics"]["APm"] is None
     predictions = json.loads(preds.read_text())
     assert len(predictions) == result["num_predictions"] > 0
     assert {p["image_id"] for p in predictions} <= {1, 2, 3} and len(predictions[0]["keypoints"]) == 51
 
 
+@pytest.mark.numerics
 def test_checkpoint_gives_the_maps_of_its_ir(tmp_path, ir_path, coco_mini):
     """The torch path: the shared IR imported as a checkpoint predicts (nearly) the IR's maps
     (the IR quantizes activations, the checkpoint does not)."""

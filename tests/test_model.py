@@ -27,6 +27,7 @@ def reference_state_dict(shared_dir: Path, stages: int) -> dict[str, tuple[int, 
     return entries
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("stages", [1, 3])
 def test_state_dict_equals_original(shared_dir: Path, stages: int) -> None:
     expected = reference_state_dict(shared_dir, stages)

@@ -1,4 +1,6 @@
-"""AsyncEngine, sources and Pipeline with real OpenVINO inference on the shared model."""
+"""AsyncEngine, sources and Pipeline with real OpenVINO inference on the store's model. Assertions
+hold at any inference speed and precision: live-source drops come from a camera faster than any
+CPU infers, counts have margins measured under bf16, f32 and f16."""
 from __future__ import annotations
 
 import contextlib
@@ -64,6 +66,7 @@ def test_video_source_reports_truncation(clips: dict[str, Path]) -> None:
     assert numbers == [25, 26, 27, 28, 29] and src.length == 5
 
 
+@pytest.mark.numerics
 def test_engine_orders_results_per_stream_and_counts_drops(pose_model, video_path: Path) -> None:
     cap = cv2.VideoCapture(str(video_path))
     frames = [cap.read()[1] for _ in range(12)]
@@ -100,7 +103,8 @@ def test_engine_orders_results_per_stream_and_counts_drops(pose_model, video_pat
         assert [r.meta for r in results[1:]] == [("header", i) for i in range(1, 12)]
         assert [r.number for r in results] == [0] + [100 + i for i in range(1, 12)]
         assert all(r.frame.shape == (576, 768, 3) for r in results)
-        assert np.mean([len(r.people) for r in results]) >= 2  # vtest has 4-8 pedestrians
+        # measured 2.83-2.92 people a frame under bf16, f32 and f16 (vtest has 4-8 pedestrians)
+        assert np.mean([len(r.people) for r in results]) >= 2
         assert any(p.track_id >= 0 for r in results for p in r.people)  # fragments may stay -1
         assert set(results[0].timings) >= {"queue", "infer", "decode", "track", "total"}
     with pytest.raises(RuntimeError, match="closed"):
@@ -117,8 +121,11 @@ def test_two_files_in_order_with_correct_counts(pose_model, clips: dict[str, Pat
     assert [s.status for s in pipeline.streams.values()] == ["done", "done"]
 
 
+@pytest.mark.numerics
 def test_image_folder_people_match_coco_visible_annotations(pose_model, coco_mini: Path) -> None:
-    """Visible person = an annotation with num_keypoints > 0 (a box without a keypoint is not counted)."""
+    """Visible person = an annotation with num_keypoints > 0 (a box without a keypoint is not counted).
+    Measured: the same counts (1, 3, 4, 5) under bf16, f32 and f16; the margin of one person a
+    picture is for other CPUs' kernels."""
     ann = json.loads((coco_mini / "person_keypoints_mini.json").read_text())
     visible = {img["file_name"]: 0 for img in ann["images"]}
     by_id = {img["id"]: img["file_name"] for img in ann["images"]}
@@ -171,7 +178,11 @@ def test_leaving_the_loop_early_stops_every_thread(pose_model, clips: dict[str, 
 
 
 class FakeCamera(Source):
-    """A live source at about 200 frames/s that breaks after ``fail_after`` frames of its first opening."""
+    """A live source that breaks after ``fail_after`` frames of its first opening.
+
+    Its frames come as fast as the reader takes them (microseconds apart), faster than any CPU
+    infers (a millisecond or more a frame), so the pipeline must drop stale frames whatever the CPU.
+    """
 
     live = True
 
@@ -186,7 +197,6 @@ class FakeCamera(Source):
         self.opens += 1
 
     def read(self) -> Frame | None:
-        time.sleep(0.005)
         if self.opens == 1 and self.fail_after is not None and self.count >= self.fail_after:
             raise SourceError("fake-camera: unplugged")
         if self.count >= self.frames:
@@ -205,7 +215,8 @@ def test_live_source_drops_stale_frames_and_reconnects(pose_model, video_path: P
             numbers[stream].append(number)
     cam_info, gone_info = pipeline.streams["cam"], pipeline.streams["gone"]
     assert cam_info.status == "done" and cam_info.reconnects == 1 and cam.opens == 2
-    assert cam_info.drops > 0 and cam_info.delivered + cam_info.drops == 40
+    assert cam_info.drops > 0 and cam_info.delivered > 0
+    assert cam_info.delivered + cam_info.drops == 40 and len(numbers["cam"]) == cam_info.delivered
     assert numbers["cam"] == sorted(set(numbers["cam"]))  # newest frames, in order
     assert gone_info.status == "failed" and "gave up after 1 reconnection" in gone_info.error
     assert len(numbers["gone"]) <= 3

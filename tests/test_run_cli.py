@@ -30,6 +30,7 @@ def video_frames(path: Path) -> int:
     return n
 
 
+@pytest.mark.numerics
 def test_two_streams_write_ordered_json_lines_and_videos(ir_path: Path, video_path: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture) -> None:
     a = write_clip(video_path, tmp_path / "a.avi", 20)
@@ -37,13 +38,13 @@ def test_two_streams_write_ordered_json_lines_and_videos(ir_path: Path, video_pa
     rc = main(["run", str(a), str(video_path), "--model", str(ir_path), "--out", str(out), "--save-video",
                "--max-frames", "25", "--quiet"])
     assert rc == 0
-    for name, n in (("a", 20), ("vtest", 25)):
+    for name, n in (("a", 20), (video_path.stem, 25)):
         lines = read_jsonl(out / f"{name}.jsonl")
         assert [r["frame"] for r in lines] == list(range(n))
         assert {r["stream"] for r in lines} == {name}
         assert lines[3]["timestamp"] == pytest.approx(0.3)
         people = [p for r in lines for p in r["people"]]
-        assert len(people) / n >= 2 and len(people[0]["keypoints"]) == 18
+        assert len(people) / n >= 2 and len(people[0]["keypoints"]) == 18  # measured 2.8-3.4 (bf16, f32, f16)
         whole = [p for p in people if sum(k[2] > 0 for k in p["keypoints"]) >= 6]
         assert whole and all(p["track_id"] >= 0 for p in whole)  # only fragments may stay untracked (-1)
         assert video_frames(out / f"{name}.mp4") == n
@@ -65,21 +66,23 @@ def test_failed_streams_are_named_and_exit_2(ir_path: Path, video_path: Path, tm
 
 
 def test_sigint_finishes_and_leaves_complete_outputs(ir_path: Path, video_path: Path, tmp_path: Path) -> None:
+    """Paced at 10 frames/s (--fps-limit), the 60-frame clip lasts 6 s on any CPU: SIGINT comes mid-run."""
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "lwpose", "run", str(video_path), str(video_path), "--model",
-                             str(ir_path), "--out", str(out), "--save-video", "--quiet"],
+                             str(ir_path), "--out", str(out), "--save-video", "--quiet", "--fps-limit", "10"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jsonl = out / f"{video_path.stem}.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(  # written under a temporary name until the end
-            p.read_text().count("\n") >= 5 for p in out.glob(".vtest.jsonl.*")):
+            p.read_text().count("\n") >= 5 for p in out.glob(f".{jsonl.name}.*")):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     assert "SIGINT: finishing the frames in flight" in stderr and "stopped" in stdout
-    for name in ("vtest", "vtest-2"):
+    for name in (video_path.stem, f"{video_path.stem}-2"):
         lines = read_jsonl(out / f"{name}.jsonl")  # every line parses
-        assert 5 <= len(lines) < 795 and [r["frame"] for r in lines] == list(range(len(lines)))
+        assert 5 <= len(lines) < 60 and [r["frame"] for r in lines] == list(range(len(lines)))
         assert video_frames(out / f"{name}.mp4") == len(lines)
 
 

@@ -23,6 +23,7 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path / "home"
 
 
+@pytest.mark.shared
 def test_fetch_from_mirror_verifies_and_writes_metadata(home, shared_dir):
     target = store.fetch(mirror=shared_dir / "models")
     assert target == home / "models" / store.DEFAULT_MODEL
@@ -33,6 +34,7 @@ def test_fetch_from_mirror_verifies_and_writes_metadata(home, shared_dir):
     assert store.resolve(store.DEFAULT_MODEL) == target / "model.xml"
 
 
+@pytest.mark.shared
 def test_fetch_rejects_a_corrupt_mirror(home, shared_dir, tmp_path):
     mirror = tmp_path / "mirror"
     shutil.copytree(shared_dir / "models", mirror)
@@ -70,6 +72,7 @@ def test_register_copies_a_model_directory(home, ir_path, tmp_path):
         store.metadata(src / "model.xml")
 
 
+@pytest.mark.shared
 def test_models_cli(home, shared_dir):
     run = lambda *a: subprocess.run([sys.executable, "-m", "lwpose", "models", *a], capture_output=True, text=True)
     fetched = run("fetch", "--mirror", str(shared_dir / "models"))

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from lwpose.cli import main
@@ -14,6 +15,8 @@ from lwpose.train.labels import prepare_labels
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
+@pytest.mark.numerics
 def test_finetune_imported_ir_then_convert_and_run(ir_path: Path, coco_mini: Path, tmp_path: Path) -> None:
     threads = torch.get_num_threads()
     annotations, images = coco_mini / "person_keypoints_mini.json", coco_mini / "images"

@@ -14,6 +14,8 @@ import torch
 from lwpose.cli import main
 from lwpose.train.labels import prepare_labels
 
+pytestmark = pytest.mark.slow  # training runs (torch, DDP with torchrun)
+
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_ITERATIONS = 30
 

@@ -11,7 +11,6 @@ from ..errors import LwposeError
 from ..fsutil import atomic_write
 from . import options
 
-DEFAULT_TOLERANCE = 0.01
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "and compare: exit 0 when AP is at most --tolerance below the baseline's, 1 when it "
                     "dropped more, 2 on errors. ${SHARED} in the file is $LWPOSE_SHARED.")
     check.add_argument("--baseline", required=True, metavar="FILE.json", help="baseline file, e.g. baselines/NAME.json")
-    check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                       help=f"allowed AP drop (default {DEFAULT_TOLERANCE})")
+    check.add_argument("--tolerance", type=float, default=None,
+                       help="allowed AP drop (default: the baseline's \"tolerance\", else 0.01)")
     check.add_argument("--update", action="store_true",
                        help="write the measured metrics into the baseline file (and exit 0)")
     options.add_device(check)
@@ -75,7 +74,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from ..eval import baseline
 
-    if not math.isfinite(args.tolerance) or args.tolerance < 0:
+    if args.tolerance is not None and not baseline.is_tolerance(args.tolerance):
         raise LwposeError(f"--tolerance must be a finite number >= 0, not {args.tolerance}")
     base = baseline.load(args.baseline)
     if base.metrics is None and not args.update:
@@ -85,7 +84,8 @@ def _check(args: argparse.Namespace) -> int:
     print(_summary(result))
     ok = True
     if base.metrics is not None:
-        ok, lines = baseline.compare(base.metrics, result["metrics"], args.tolerance)
+        tolerance = base.tolerance if args.tolerance is None else args.tolerance
+        ok, lines = baseline.compare(base.metrics, result["metrics"], tolerance)
         print("\n".join(lines))
     if args.update:
         base.update(result)

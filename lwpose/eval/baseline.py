@@ -6,11 +6,14 @@ A baseline file::
     {"description": "...", "model": "${SHARED}/models/.../human-pose-estimation-0001.xml",
      "images": "${SHARED}/data/coco-mini/images",
      "annotations": "${SHARED}/data/coco-mini/person_keypoints_mini.json",
-     "height": 368, "scales": [1.0], "flip": false, "metrics": {"AP": 0.8162, ...}}
+     "height": 368, "scales": [1.0], "flip": false, "tolerance": 0.01, "metrics": {"AP": 0.8162, ...}}
 
 ``${SHARED}`` is ``$LWPOSE_SHARED`` (an error when unset); other relative paths are relative to
-the baseline file. ``model`` is a path (it has a ``/`` or ends in ``.xml``,
-``.pth``, ``.pt``) or a model store name. ``lwpose eval --json`` writes files of the same shape.
+the baseline file. ``model`` is a path (it has a ``/`` or ends in ``.xml``, ``.pth``, ``.pt``) or
+a model store name. ``tolerance`` (optional, default :data:`DEFAULT_TOLERANCE`) is the AP drop the
+check allows; docs/accuracy.md says how each was set from the spread across inference precisions.
+``lwpose eval --json`` writes files of the same shape. A NaN anywhere it is compared never passes:
+NaN tolerances and metrics are refused.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ GATED_METRIC = "AP"
 MODEL_SUFFIXES = (".xml", *CHECKPOINT_SUFFIXES)
 #: The environment variable ``${SHARED}`` stands for.
 SHARED_ENV = "LWPOSE_SHARED"
+#: The AP drop allowed when neither the baseline nor the command line gives a tolerance.
+DEFAULT_TOLERANCE = 0.01
 
 
 def evaluate_model(model: str | Path, images: str | Path, annotations: str | Path, *, height: int = 368,
@@ -103,6 +108,11 @@ class Baseline:
     def metrics(self) -> dict | None:
         return self.data.get("metrics")
 
+    @property
+    def tolerance(self) -> float:
+        """The allowed AP drop the file gives, else :data:`DEFAULT_TOLERANCE`."""
+        return self.data.get("tolerance", DEFAULT_TOLERANCE)
+
     def evaluate(self, device: str = "CPU", progress: bool = False) -> dict:
         """Run the evaluation the baseline describes."""
         d = self.data
@@ -111,8 +121,10 @@ class Baseline:
                               flip=d.get("flip", False), device=device, progress=progress)
 
     def update(self, result: dict) -> None:
-        """Store a result's metrics and versions in the file; the configuration stays as written."""
+        """Store a result's metrics, precision and versions in the file; the configuration and the
+        tolerance stay as written."""
         self.data["metrics"] = result["metrics"]
+        self.data["inference_precision"] = result["inference_precision"]
         self.data["versions"] = result["versions"]
         atomic_write(self.path, json.dumps(self.data, indent=2) + "\n", flag="--baseline")
 
@@ -146,35 +158,48 @@ def _check_fields(data: dict, path: Path) -> None:
         raise bad("scales", "a non-empty list of positive numbers", scales)
     if not isinstance(data.get("flip", False), bool):
         raise bad("flip", "true or false", data["flip"])
+    if "tolerance" in data and not is_tolerance(data["tolerance"]):
+        raise bad("tolerance", "a finite number >= 0", data["tolerance"])
     metrics = data.get("metrics")
     if metrics is None:
         return
     if not isinstance(metrics, dict):
         raise bad("metrics", "an object", metrics)
     for name, value in metrics.items():
-        if value is not None and not (_finite(value) and 0 <= value <= 1):
+        if value is not None and not _is_ap(value):
             raise bad(f"metrics.{name}", "a number in [0, 1] or null", value)
+
+
+def is_tolerance(value: object) -> bool:
+    """A finite number >= 0 (not NaN, not a bool)."""
+    return _finite(value) and value >= 0
+
+
+def _is_ap(value: object) -> bool:
+    return _finite(value) and 0.0 <= value <= 1.0
 
 
 def compare(expected: dict, measured: dict, tolerance: float) -> tuple[bool, list[str]]:
     """Whether ``measured`` passes against ``expected`` metrics, and a readable report.
 
     Only :data:`GATED_METRIC` gates: it fails when it is more than ``tolerance`` below the
-    baseline. A metric that is None (no ground truth in that area range) is shown as n/a.
+    baseline, or when either value or the tolerance is not a number in range (NaN fails). A metric
+    that is None (no ground truth in that area range) is shown as n/a.
     """
-    if not (_finite(tolerance) and tolerance >= 0):
-        raise LwposeError(f"tolerance must be a finite number >= 0, not {tolerance}")
+    if not is_tolerance(tolerance):
+        raise LwposeError(f"tolerance must be a finite number >= 0, not {tolerance}", param="tolerance")
     lines = [f"{'metric':<7}{'baseline':>10}{'now':>10}{'change':>10}"]
     for name in coco.METRICS:
         old, new = expected.get(name), measured.get(name)
         change = f"{new - old:+.4f}" if old is not None and new is not None else ""
         lines.append(f"{name:<7}{_fmt(old):>10}{_fmt(new):>10}{change:>10}")
     old, new = expected.get(GATED_METRIC), measured.get(GATED_METRIC)
-    if old is None:
-        return False, lines + [f"FAIL: the baseline has no {GATED_METRIC}"]
-    new = new if _finite(new) else 0.0
+    if not _is_ap(old):
+        return False, lines + [f"FAIL: the baseline's {GATED_METRIC} is {old!r}, not a number in [0, 1]"]
+    if not _is_ap(new):
+        return False, lines + [f"FAIL: the measured {GATED_METRIC} is {new!r}, not a number in [0, 1]"]
     drop = old - new
-    if drop > tolerance + 1e-9:
+    if not drop <= tolerance + 1e-9:
         return False, lines + [f"FAIL: {GATED_METRIC} dropped by {drop:.4f} ({old:.4f} → {new:.4f}), "
                                f"more than the tolerance {tolerance:.4f}"]
     verdict = f"PASS: {GATED_METRIC} {new:.4f} vs baseline {old:.4f} (tolerance {tolerance:.4f})"
