@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml setup.py
 	$(MAKE) ros-deps
 	test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e ".[train,convert,eval,dev]"
+	$(PY) -m pip install -q -e ".[train,convert,eval,remote,serve,dev]"
 	touch $@
 
 # The Cython grouping, built in this checkout (also when VENV is another checkout's venv).
