@@ -266,6 +266,16 @@ def _store_empty(env: Env) -> None:
     assert not (env.tmp / "home" / "evil").exists()
 
 
+def _mirror(env: Env) -> Path:
+    """A mirror directory laid out like the official download, made of the store's model files."""
+    ir = env.ir
+    target = env.tmp / "mirror" / "human-pose-estimation-0001" / "FP16-INT8"
+    target.mkdir(parents=True)
+    for suffix in (".xml", ".bin"):
+        shutil.copyfile(ir.with_suffix(suffix), target / f"human-pose-estimation-0001{suffix}")
+    return env.tmp / "mirror"
+
+
 def _fetched_mode(env: Env) -> None:
     umask = os.umask(0o022)
     os.umask(umask)
@@ -476,7 +486,7 @@ CASES = [
              ["infer", str(env.image()), "--model", str(env.tmp / "m")])[2],
          message=r"cannot read model .*: (?!Exception from).*exactly one input"),
     Case("fetch-mode", "`models fetch` under umask 022", "directories 0755, files 0644 (not 0700 / 0600)",
-         lambda env: ["models", "fetch", "--mirror", str(env.coco_mini.parent.parent / "models")],
+         lambda env: ["models", "fetch", "--mirror", str(_mirror(env))],
          status=0, check=_fetched_mode),
 ]
 

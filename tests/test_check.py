@@ -46,7 +46,7 @@ def test_committed_baseline_passes(path, ir_path, request, monkeypatch, capsys):
         monkeypatch.setenv("LWPOSE_SHARED", str(request.getfixturevalue("shared_dir")))
     assert main(["check", "--baseline", str(path)]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
-    assert "PASS: AP" in out and "inference precision " in out and "inference precision ?" not in out
+    assert "PASS: AP" in out and "\nprecision    " in out and "\nprecision    ?" not in out
 
 
 @pytest.mark.slow

@@ -165,6 +165,9 @@ def _check_fields(data: dict, path: Path) -> None:
         return
     if not isinstance(metrics, dict):
         raise bad("metrics", "an object", metrics)
+    if not _is_ap(metrics.get(GATED_METRIC)):
+        raise bad(f"metrics.{GATED_METRIC}", "a number in [0, 1] (run with --update to measure it)",
+                  metrics.get(GATED_METRIC))
     for name, value in metrics.items():
         if value is not None and not _is_ap(value):
             raise bad(f"metrics.{name}", "a number in [0, 1] or null", value)
@@ -186,8 +189,6 @@ def compare(expected: dict, measured: dict, tolerance: float) -> tuple[bool, lis
     baseline, or when either value or the tolerance is not a number in range (NaN fails). A metric
     that is None (no ground truth in that area range) is shown as n/a.
     """
-    if not is_tolerance(tolerance):
-        raise LwposeError(f"tolerance must be a finite number >= 0, not {tolerance}", param="tolerance")
     lines = [f"{'metric':<7}{'baseline':>10}{'now':>10}{'change':>10}"]
     for name in coco.METRICS:
         old, new = expected.get(name), measured.get(name)
@@ -198,6 +199,8 @@ def compare(expected: dict, measured: dict, tolerance: float) -> tuple[bool, lis
         return False, lines + [f"FAIL: the baseline's {GATED_METRIC} is {old!r}, not a number in [0, 1]"]
     if not _is_ap(new):
         return False, lines + [f"FAIL: the measured {GATED_METRIC} is {new!r}, not a number in [0, 1]"]
+    if not is_tolerance(tolerance):
+        return False, lines + [f"FAIL: the tolerance is {tolerance!r}, not a finite number >= 0"]
     drop = old - new
     if not drop <= tolerance + 1e-9:
         return False, lines + [f"FAIL: {GATED_METRIC} dropped by {drop:.4f} ({old:.4f} → {new:.4f}), "
