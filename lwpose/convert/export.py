@@ -23,7 +23,7 @@ from ..errors import LwposeError
 from ..model import INPUT_MEAN, INPUT_SCALE, STRIDE, PoseNet
 from ..pose import KEYPOINTS_18
 from ..store import sha256
-from .frames import fit
+from .quantize import DEFAULT_RECIPE, Recipe, calibration_tensors, quantize, quantize_with_accuracy_control
 
 PRECISIONS = ("FP32", "FP16", "INT8")
 DEFAULT_SHAPE = (256, 456)
@@ -59,15 +59,6 @@ def to_openvino(net: PoseNet, shape: tuple[int, int] | None) -> ov.Model:
     ppp.input().model().set_layout(ov.Layout("NCHW"))
     ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(INPUT_MEAN).scale(INPUT_SCALE)
     return ppp.build()
-
-
-def quantize(model: ov.Model, frames: list[np.ndarray], shape: tuple[int, int] | None) -> ov.Model:
-    """INT8 post-training quantization (NNCF) calibrated on BGR ``frames`` fitted to the input shape."""
-    import nncf
-
-    height, width = shape or DEFAULT_SHAPE
-    batches = [fit(frame, height, width)[None] for frame in frames]
-    return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
 
 
 def metadata(net: PoseNet, name: str, shape: tuple[int, int] | None, precision: str, source: Path) -> dict:
@@ -121,10 +112,13 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
 
 def export(net: PoseNet, out_dir: Path, *, source: Path, precision: str = "FP32",
            shape: tuple[int, int] | None = DEFAULT_SHAPE, calibration: list[np.ndarray] | None = None,
-           name: str | None = None) -> Path:
+           name: str | None = None, recipe: Recipe = DEFAULT_RECIPE, accuracy_control: Path | None = None,
+           max_drop: float = 0.01) -> Path:
     """Write the model directory ``out_dir`` for ``net`` and return it.
 
-    ``shape`` (H, W) or None for dynamic H and W; ``calibration`` frames are needed for INT8.
+    ``shape`` (H, W) or None for dynamic H and W. INT8 needs ``calibration`` (BGR frames, see
+    ``quantize.calibration_tensors``) and uses ``recipe``; with ``accuracy_control`` (a COCO-format
+    folder) quantizers are reverted until the AP there drops by at most ``max_drop``.
     """
     if precision not in PRECISIONS:
         raise LwposeError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
@@ -136,7 +130,11 @@ def export(net: PoseNet, out_dir: Path, *, source: Path, precision: str = "FP32"
     with staged_directory(out_dir) as staging:
         model = to_openvino(net, shape)
         if precision == "INT8":
-            model = quantize(model, calibration, shape)
+            tensors = calibration_tensors(calibration, shape)
+            if accuracy_control is None:
+                model = quantize(model, tensors, recipe)
+            else:
+                model = quantize_with_accuracy_control(model, tensors, accuracy_control, shape, max_drop, recipe)
         ov.save_model(model, staging / "model.xml", compress_to_fp16=precision == "FP16")
         meta = metadata(net, name or out_dir.name, shape, precision, source)
         (staging / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
