@@ -2,7 +2,7 @@
 
     python benchmarks/int8_ablation.py build/hpe0001.pth --eval ../shared/data/coco-mini ../shared/data/coco-val-dev \
         --omz ../shared/models/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml \
-        --work /tmp/ablation --json results.json [--only NAME ...]
+        --accuracy-data ../shared/data/ochuman-mini --work /tmp/ablation --json results.json [--only NAME ...]
 
 Every model is a dynamic export (``convert --dynamic``) evaluated at heights 256 and 368 without
 TTA on the --eval sets merged into one (their images and people pooled), float layers in f32
@@ -22,7 +22,6 @@ from lwpose.convert.export import export, to_openvino
 from lwpose.convert.frames import read_frames
 from lwpose.eval.coco import evaluate
 from lwpose.eval.predict import IRNetwork, Predictor
-from lwpose.media import image_files
 
 HEIGHTS = (256, 368)
 VTEST = Path(__file__).resolve().parents[2] / "shared" / "media" / "vtest.avi"
@@ -43,7 +42,7 @@ def configs(accuracy_data: Path | None) -> dict[str, dict]:
         "calib set, performance, first+heads float": {
             **base, "recipe": q.Recipe(preset="performance", keep_float=("first", "heads"))},
         "calib set, mixed, heads float": {**base, "recipe": q.Recipe(preset="mixed", keep_float=("heads",))},
-        "vtest.avi 300 frames, 256+368, performance": {**base, "calib": VTEST},
+        "vtest.avi 150 frames, 256+368, performance": {**base, "calib": VTEST, "count": 150},
         "calib set + accuracy control (ochuman-mini, 0.01), performance": {**base, "accuracy": accuracy_data},
     }
 
@@ -94,8 +93,10 @@ def main() -> None:
         record("FP32", fp32)
     if args.omz and "OMZ FP16-INT8" not in results:
         record("OMZ FP16-INT8", args.omz)
-    for n, (name, c) in enumerate(configs(args.accuracy_data).items()):
-        if (args.only and name not in args.only) or name in results:
+    todo = configs(args.accuracy_data)
+    for name in args.only or list(todo):
+        c = todo[name]
+        if name in results:
             continue
         source = c["calib"]
         frames = read_frames(source, c["count"])
@@ -107,7 +108,7 @@ def main() -> None:
         else:
             model = q.quantize(model, tensors, c["recipe"])
         seconds = round(time.perf_counter() - start, 1)
-        out = args.work / f"int8-{n}"
+        out = args.work / f"int8-{list(todo).index(name)}"
         out.mkdir(exist_ok=True)
         import openvino as ov
 

@@ -34,7 +34,7 @@ class Recipe:
     """NNCF settings. ``keep_float``: parts left unquantized (``first``: the first convolution,
     ``heads``: the last stage's two output convolutions)."""
 
-    preset: str = "mixed"
+    preset: str = "performance"
     fast_bias_correction: bool = True
     keep_float: tuple[str, ...] = ()
 
