@@ -113,8 +113,8 @@ def test_int8(int8_model: Path, net, images) -> None:
     model = ov.Core().read_model(int8_model / "model.xml")
     assert any(op.get_type_name() == "FakeQuantize" for op in model.get_ordered_ops())
     assert json.loads((int8_model / "lwpose.json").read_text())["precision"] == "INT8"
-    stats = compare(net, IrRunner(int8_model / "model.xml"), images)  # default calibration set, 256x456
-    assert stats["heatmaps"]["correlation"] >= 0.999 and stats["pafs"]["correlation"] >= 0.98
+    stats = compare(net, IrRunner(int8_model / "model.xml"), images)  # measured: 0.99983 and 0.99737
+    assert stats["heatmaps"]["correlation"] >= 0.999 and stats["pafs"]["correlation"] >= 0.99
 
 
 @pytest.fixture(scope="module")

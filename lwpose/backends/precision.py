@@ -34,6 +34,7 @@ def with_hint(config: dict[str, str]) -> dict[str, str]:
 def actual(compiled: Any) -> str:
     """The precision a compiled OpenVINO model really runs its float layers in (``f32``, ``bf16``…)."""
     try:
-        return str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+        value = compiled.get_property("INFERENCE_PRECISION_HINT")
     except RuntimeError:  # devices without the property
         return "?"
+    return (value.to_string() if hasattr(value, "to_string") else str(value)).lower()  # ov.Type: "bf16"
