@@ -24,11 +24,10 @@ from lwpose.eval.coco import evaluate
 from lwpose.eval.predict import IRNetwork, Predictor
 
 HEIGHTS = (256, 368)
-VTEST = Path(__file__).resolve().parents[2] / "shared" / "media" / "vtest.avi"
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample.mp4"
 
 
-def configs(accuracy_data: Path | None) -> dict[str, dict]:
+def configs(accuracy_data: Path | None, vtest: Path) -> dict[str, dict]:
     """name → (calibration source, frame count, per-height calibration?, recipe, accuracy control?)."""
     base = {"calib": q.CALIB_DIR, "count": 300, "heights": True, "recipe": q.Recipe(preset="performance")}
     return {
@@ -42,7 +41,7 @@ def configs(accuracy_data: Path | None) -> dict[str, dict]:
         "calib set, performance, first+heads float": {
             **base, "recipe": q.Recipe(preset="performance", keep_float=("first", "heads"))},
         "calib set, mixed, heads float": {**base, "recipe": q.Recipe(preset="mixed", keep_float=("heads",))},
-        "vtest.avi 150 frames, 256+368, performance": {**base, "calib": VTEST, "count": 150},
+        "vtest.avi 150 frames, 256+368, performance": {**base, "calib": vtest, "count": 150},
         "calib set + accuracy control (ochuman-mini, 0.01), performance": {**base, "accuracy": accuracy_data},
     }
 
@@ -73,6 +72,7 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, nargs="+", required=True)
     parser.add_argument("--omz", type=Path)
     parser.add_argument("--accuracy-data", type=Path)
+    parser.add_argument("--vtest", type=Path, default=Path("../shared/media/vtest.avi"))
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--only", nargs="*")
@@ -93,7 +93,7 @@ def main() -> None:
         record("FP32", fp32)
     if args.omz and "OMZ FP16-INT8" not in results:
         record("OMZ FP16-INT8", args.omz)
-    todo = configs(args.accuracy_data)
+    todo = configs(args.accuracy_data, args.vtest)
     for name in args.only or list(todo):
         c = todo[name]
         if name in results:

@@ -143,6 +143,8 @@ def bad_cases(work: Path, imported_checkpoint: Path, ir_path: Path) -> dict[str,
                                 "calibration source"),
         "accuracy control without INT8": (["convert", checkpoint, "--accuracy-control", str(work)],
                                           "--accuracy-control applies to --precision INT8 only"),
+        "accuracy control without annotations": (["convert", checkpoint, "--precision", "INT8", "--accuracy-control",
+                                                  str(work / "unannotated")], "expected one COCO annotations *.json"),
         "INT8 check without annotations": (["convert", checkpoint, "--precision", "INT8",
                                             "--check", str(work / "unannotated")], "INT8 needs one COCO annotations"),
         "unwritable output": (["convert", checkpoint, "-o", str(work / "a_file/out")], "cannot write output"),
@@ -155,7 +157,8 @@ def bad_cases(work: Path, imported_checkpoint: Path, ir_path: Path) -> dict[str,
 
 @pytest.mark.parametrize("case", ["missing checkpoint", "corrupt checkpoint", "not this family", "wrong architecture",
                                   "wrong stages", "bad shape", "missing calibration", "accuracy control without INT8",
-                                  "INT8 check without annotations", "unwritable output",
+                                  "accuracy control without annotations", "INT8 check without annotations",
+                                  "unwritable output",
                                   "output is a file", "IR of another network", "IR missing", "IR unwritable output"])
 def test_bad_input(case: str, bad_cases, work: Path, capsys) -> None:
     argv, message = bad_cases[case]

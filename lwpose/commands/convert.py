@@ -104,7 +104,11 @@ def run_convert(args: argparse.Namespace) -> int:
     from ..convert.checkpoint import load_network
     from ..convert.export import DEFAULT_SHAPE, export
     from ..convert.frames import read_frames
+    from ..convert.quantize import coco_folder
     from ..media import image_files
+
+    if args.accuracy_control:
+        coco_folder(args.accuracy_control, "--accuracy-control")
 
     net = load_network(args.checkpoint, args.arch, args.refinement_stages)
     frames = read_frames(calib, args.calib_size) if args.precision == "INT8" else None

@@ -17,6 +17,7 @@ import openvino as ov
 
 from ..backends import precision
 from ..errors import LwposeError
+from ..model import STRIDE
 from ..runtime import Maps, prepare
 from .frames import fit
 
@@ -55,21 +56,17 @@ def calibration_tensors(frames: list[np.ndarray], shape: tuple[int, int] | None)
     (``shape`` None) prepared like the runtime at every height of :data:`CALIB_HEIGHTS`."""
     if shape is not None:
         return [fit(frame, *shape)[None] for frame in frames]
-    return [prepare(frame, height, 8)[0] for frame in frames for height in CALIB_HEIGHTS]
-
-
-def _convolutions(model: ov.Model) -> list[ov.Node]:
-    return [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+    return [prepare(frame, height, STRIDE)[0] for frame in frames for height in CALIB_HEIGHTS]
 
 
 def ignored_scope(model: ov.Model, keep_float: Iterable[str]):
     """The ``nncf.IgnoredScope`` of the convolutions named by ``keep_float`` (see :class:`Recipe`)."""
     import nncf
 
-    convolutions = _convolutions(model)
     names = []
     if "first" in keep_float:
-        names.append(convolutions[0].get_friendly_name())
+        first = next(op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution")
+        names.append(first.get_friendly_name())
     if "heads" in keep_float:
         names += _head_convolutions(model)
     return nncf.IgnoredScope(names=names) if names else None
@@ -125,7 +122,7 @@ def quantize_with_accuracy_control(model: ov.Model, tensors: list[np.ndarray], d
         from ..eval.coco import read_image
 
         frame = read_image(dataset.path(image), image)
-        return fit(frame, *shape)[None] if shape else prepare(frame, heights[0], 8)[0]
+        return fit(frame, *shape)[None] if shape else prepare(frame, heights[0], STRIDE)[0]
 
     return nncf.quantize_with_accuracy_control(
         model, nncf.Dataset(tensors), nncf.Dataset(dataset.images, model_input), validate, max_drop=max_drop,
@@ -142,7 +139,7 @@ class _CompiledPredictor:
         if self.shape:
             tensor, scale = fit(frame, *self.shape)[None], min(s / f for s, f in zip(self.shape, frame.shape))
         else:
-            tensor, scale = prepare(frame, self.height, 8)
+            tensor, scale = prepare(frame, self.height, STRIDE)
         result = self.compiled(tensor)
         return Maps(np.asarray(result["heatmaps"])[0], np.asarray(result["pafs"])[0], scale)
 
