@@ -81,7 +81,7 @@ def pose_model(ir_path: Path):
 #: description and docs/accuracy.md give the same commands (a test in test_check.py compares).
 CONVERTED = {
     "hpe0001-fp32": ["--precision", "FP32"],
-    "hpe0001-int8": ["--precision", "INT8", "--calib", "samples/sample.mp4", "--calib-size", "30"],
+    "hpe0001-int8": ["--precision", "INT8"],
 }
 
 
@@ -117,7 +117,7 @@ def fp32_model(imported_checkpoint: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def int8_model(imported_checkpoint: Path) -> Path:
-    """The NNCF INT8 model directory (256x456, 30 frames of samples/sample.mp4), registered as hpe0001-int8."""
+    """The NNCF INT8 model directory (256x456, the default calibration set), registered as hpe0001-int8."""
     pytest.importorskip("nncf")
     return _convert(imported_checkpoint, "hpe0001-int8")
 

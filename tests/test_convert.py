@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -118,8 +119,8 @@ def test_int8(int8_model: Path, net, images) -> None:
     model = ov.Core().read_model(int8_model / "model.xml")
     assert any(op.get_type_name() == "FakeQuantize" for op in model.get_ordered_ops())
     assert json.loads((int8_model / "lwpose.json").read_text())["precision"] == "INT8"
-    stats = compare(TorchBackend(net), OpenVINOBackend(int8_model / "model.xml", default_precision="f32"), images, 256)  # measured: 0.99954 and 0.98767
-    assert stats["heatmaps"]["correlation"] >= 0.999 and stats["pafs"]["correlation"] >= 0.98
+    stats = compare(TorchBackend(net), OpenVINOBackend(int8_model / "model.xml", default_precision="f32"), images, 256)  # measured: 0.99983 and 0.99737
+    assert stats["heatmaps"]["correlation"] >= 0.999 and stats["pafs"]["correlation"] >= 0.99
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,8 @@ def bad_cases(work: Path, imported_checkpoint: Path, ir_path: Path) -> dict[str,
 
     (work / "corrupt.pth").write_bytes(b"\x80\x02not a pickle" * 10)
     (work / "a_file").write_text("x")
+    (work / "unannotated").mkdir()
+    cv2.imwrite(str(work / "unannotated/a.jpg"), np.zeros((16, 16, 3), np.uint8))
     torch.save({"model": {"fc.weight": torch.zeros(2, 2)}}, work / "other.pth")
     x = ops.parameter([1, 3, 8, 8], np.float32)
     conv = ops.convolution(x, ops.constant(np.ones((4, 3, 3, 3), np.float32)), [1, 1], [1, 1], [1, 1], [1, 1])
@@ -144,6 +147,12 @@ def bad_cases(work: Path, imported_checkpoint: Path, ir_path: Path) -> dict[str,
         "bad shape": (["convert", checkpoint, "--shape", "250x456"], "multiples of 8"),
         "missing calibration": (["convert", checkpoint, "--precision", "INT8", "--calib", str(work / "nowhere")],
                                 "no such folder or video"),
+        "accuracy control without INT8": (["convert", checkpoint, "--accuracy-control", str(work)],
+                                          "--accuracy-control applies to --precision INT8 only"),
+        "accuracy control without annotations": (["convert", checkpoint, "--precision", "INT8", "--accuracy-control",
+                                                  str(work / "unannotated")], "expected one COCO annotations *.json"),
+        "INT8 check without annotations": (["convert", checkpoint, "--precision", "INT8",
+                                            "--check", str(work / "unannotated")], "INT8 needs one COCO annotations"),
         "unwritable output": (["convert", checkpoint, "-o", str(work / "a_file/out")], "cannot write output"),
         "output is a file": (["convert", checkpoint, "-o", str(work / "a_file")], "not a model directory"),
         "IR of another network": (["import-ir", str(work / "other.xml")], "not an IR of the Lightweight OpenPose family"),
@@ -153,7 +162,9 @@ def bad_cases(work: Path, imported_checkpoint: Path, ir_path: Path) -> dict[str,
 
 
 @pytest.mark.parametrize("case", ["missing checkpoint", "corrupt checkpoint", "not this family", "wrong architecture",
-                                  "wrong stages", "bad shape", "missing calibration", "unwritable output",
+                                  "wrong stages", "bad shape", "missing calibration", "accuracy control without INT8",
+                                  "accuracy control without annotations", "INT8 check without annotations",
+                                  "unwritable output",
                                   "output is a file", "IR of another network", "IR missing", "IR unwritable output"])
 def test_bad_input(case: str, bad_cases, work: Path, capsys) -> None:
     argv, message = bad_cases[case]
@@ -166,3 +177,23 @@ def test_bad_input(case: str, bad_cases, work: Path, capsys) -> None:
     assert err.startswith(f"lwpose {argv[0]}: error: ") and message in err and "Traceback" not in err
     assert not out.exists()
     assert {p.name for p in work.iterdir()} == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("max_drop", "code"), [("0.001", 1), ("0.99", 0)])
+def test_int8_check_gate(imported_checkpoint: Path, coco_mini: Path, work: Path, max_drop: str, code: int,
+                         monkeypatch, capsys) -> None:
+    """An INT8 model calibrated on one black image loses AP: ``--check`` exits 1 unless --max-drop allows it,
+    and a failing model is not registered."""
+    monkeypatch.setenv("LWPOSE_HOME", str(work / "gate-home"))
+    calib = work / "black"
+    calib.mkdir(exist_ok=True)
+    cv2.imwrite(str(calib / "black.png"), np.zeros((256, 456, 3), np.uint8))
+    out = work / f"gate-{max_drop}"
+    assert main(["convert", str(imported_checkpoint), "-o", str(out), "--precision", "INT8", "--calib", str(calib),
+                 "--check", str(coco_mini), "--max-drop", max_drop, "--name", "gate"]) == code
+    text = capsys.readouterr().out
+    assert "check INT8 COCO AP at height 256: FP32 IR" in text and "frames/s infer-only" in text
+    assert ("check FAILED: INT8 loses" in text) == (code == 1)
+    assert (out / "model.xml").is_file()
+    assert (work / "gate-home/models/gate/lwpose.json").is_file() == (code == 0)

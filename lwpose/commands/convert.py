@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from ..errors import LwposeError
 
 #: Same as lwpose.model.ARCHITECTURES (not imported here: lwpose.model imports torch).
 ARCHITECTURES = ("lightweight-openpose", "human-pose-estimation-0001")
-#: Environment variable naming the default INT8 calibration images (a folder or a video).
-CALIB_ENV = "LWPOSE_CALIB"
+#: Default INT8 calibration set, carried by the package (same as lwpose.convert.quantize.CALIB_DIR,
+#: not imported here: that module imports OpenVINO).
+CALIB_DIR = Path(__file__).resolve().parents[1] / "convert" / "calib"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,13 +35,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="fixed input height x width, multiples of 8 (default: 256x456)")
     shape.add_argument("--dynamic", action="store_true", help="dynamic input height and width instead of --shape")
     p.add_argument("--calib", type=Path, metavar="DIR_OR_VIDEO",
-                   help=f"INT8 calibration images: a folder of images or a video (default: ${CALIB_ENV})")
+                   help="INT8 calibration images: a folder of images or a video (default: the package's own set, "
+                        "lwpose/convert/calib/: street scenes at several scales and photos of people; a --dynamic "
+                        "model is calibrated at heights 256 and 368)")
     p.add_argument("--calib-size", type=int, default=300, metavar="N",
                    help="number of calibration frames, spread evenly over the source (default: 300)")
     p.add_argument("--check", type=Path, metavar="DATA_DIR",
                    help="after export, compare torch and IR heatmaps/PAFs on the images of DATA_DIR (a "
                         "COCO-format folder: DATA_DIR/images/ and one DATA_DIR/*.json, whose COCO AP is then "
-                        "reported for both; default: no check)")
+                        "reported for both); with INT8 also the AP of an FP32 export and the INT8/FP32 speed ratio, "
+                        "exiting 1 if the AP drops by more than --max-drop (default: no check)")
+    p.add_argument("--accuracy-control", type=Path, metavar="DATA_DIR",
+                   help="INT8: NNCF accuracy-controlled quantization, reverting quantizers to float until the COCO AP "
+                        "on DATA_DIR (a COCO-format folder; not the set you report results on) drops by at most "
+                        "--max-drop (default: off)")
+    p.add_argument("--max-drop", type=float, default=0.01, metavar="AP",
+                   help="largest INT8 AP drop from FP32 that --accuracy-control and --check accept (default: 0.01)")
     p.add_argument("--name", help="register the output in the model store under NAME (default: not registered)")
     p.set_defaults(func=run_convert)
 
@@ -79,25 +88,36 @@ def run_convert(args: argparse.Namespace) -> int:
     shape = None if args.dynamic else parse_shape(args.shape)
     if args.calib_size < 1:
         raise LwposeError(f"--calib-size {args.calib_size}: must be at least 1")
-    calib = args.calib or (Path(os.environ[CALIB_ENV]) if os.environ.get(CALIB_ENV) else None)
+    calib = args.calib
     if args.precision == "INT8" and calib is None:
-        raise LwposeError(f"--precision INT8 needs calibration images: pass --calib or set {CALIB_ENV}")
+        if not CALIB_DIR.is_dir():
+            raise LwposeError(f"--precision INT8 needs calibration images: pass --calib (no default set {CALIB_DIR})")
+        calib = CALIB_DIR
+    if args.accuracy_control and args.precision != "INT8":
+        raise LwposeError("--accuracy-control applies to --precision INT8 only")
+    if not 0 <= args.max_drop < 1:
+        raise LwposeError(f"--max-drop {args.max_drop}: must be in [0, 1)")
     check = _check_data(args.check) if args.check else None
+    if check is not None and check[1] is None and args.precision == "INT8":
+        raise LwposeError(f"--check {args.check}: INT8 needs one COCO annotations *.json there to compare AP")
 
     from ..checkpoint import load_network
     from ..convert.export import DEFAULT_SHAPE, export
-    from ..media import image_files, read_frames
+    from ..media import read_frames
 
+    validation = _validation(args.accuracy_control, shape) if args.accuracy_control else None
     net = load_network(args.checkpoint, args.arch, args.refinement_stages)
     if args.precision == "INT8" and not calib.exists():
         raise LwposeError(f"--calib {calib}: no such folder or video")
     frames = read_frames(calib, args.calib_size) if args.precision == "INT8" else None
     out = export(net, args.output, source=args.checkpoint, precision=args.precision, shape=shape,
-                 calibration=frames, name=args.name)
+                 calibration=frames, name=args.name, validation=validation, max_drop=args.max_drop)
     size = "dynamic" if shape is None else f"{shape[0]}x{shape[1]}"
     print(f"wrote {out} ({net.arch}, {net.num_refinement_stages} refinement stage(s), {args.precision}, {size})")
     if check is not None:
         _check(net, out, check, (shape or DEFAULT_SHAPE)[0])
+        if args.precision == "INT8" and not _int8_check(net, args, out, shape):
+            return 1
     if args.name:
         from ..store import register as store_register
 
@@ -127,6 +147,38 @@ def _check(net, out: Path, check: tuple[Path, Path | None], height: int) -> None
                            for b in (torch_backend, ir))
         print(f"check COCO AP at height {height}: torch {ap_torch:.4f}, IR {ap_ir:.4f}")
     ir.close()
+
+
+def _int8_check(net, args: argparse.Namespace, out: Path, shape: tuple[int, int] | None) -> bool:
+    """Print FP32 vs INT8 AP and speed on ``args.check``; False if the drop exceeds ``--max-drop``."""
+    import tempfile
+
+    from ..convert.export import export
+    from ..convert.quantize import check_heights
+    from ..eval.quantized import check_int8
+
+    with tempfile.TemporaryDirectory(prefix="lwpose-fp32-") as tmp:
+        fp32 = export(net, Path(tmp) / "fp32", source=args.checkpoint, precision="FP32", shape=shape)
+        result = check_int8(fp32, out, args.check, check_heights(shape))
+    for height in result.ap_fp32:
+        print(f"check INT8 COCO AP at height {height}: FP32 IR {result.ap_fp32[height]:.4f}, "
+              f"INT8 IR {result.ap_int8[height]:.4f} (drop {result.ap_fp32[height] - result.ap_int8[height]:+.4f})")
+    print(f"check INT8 speed: {result.fps_int8:.1f} vs {result.fps_fp32:.1f} frames/s infer-only ({result.speedup:.2f}x "
+          f"FP32, {result.precision} inference)")
+    if result.drop > args.max_drop:
+        print(f"check FAILED: INT8 loses {result.drop:.4f} AP, more than --max-drop {args.max_drop}")
+        return False
+    print(f"check passed: INT8 AP drop {result.drop:.4f} <= --max-drop {args.max_drop}")
+    return True
+
+
+def _validation(data_dir: Path, shape: tuple[int, int] | None):
+    """NNCF accuracy control's validation on the COCO-format folder ``data_dir`` (``lwpose.eval``;
+    ``convert`` and ``eval`` do not import each other, the CLI joins them)."""
+    from ..convert.quantize import Validation, check_heights
+    from ..eval.quantized import coco_validation
+
+    return Validation(*coco_validation(data_dir, check_heights(shape), shape))
 
 
 def run_import_ir(args: argparse.Namespace) -> int:

@@ -23,8 +23,9 @@ from ..errors import LwposeError
 from ..fsutil import sigterm_as_interrupt
 from ..model import PoseNet
 from ..pose import KEYPOINTS_18
-from ..preprocess import INPUT_MEAN, INPUT_SCALE, STRIDE, fit
+from ..preprocess import INPUT_MEAN, INPUT_SCALE, STRIDE
 from ..store import RT_INFO_KEY, sha256
+from .quantize import DEFAULT_RECIPE, Recipe, Validation, calibration_tensors, quantize, quantize_with_accuracy_control
 
 PRECISIONS = ("FP32", "FP16", "INT8")
 DEFAULT_SHAPE = (256, 456)
@@ -62,15 +63,6 @@ def to_openvino(net: PoseNet, shape: tuple[int, int] | None) -> ov.Model:
     ppp.input().model().set_layout(ov.Layout("NCHW"))
     ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(INPUT_MEAN).scale(INPUT_SCALE)
     return ppp.build()
-
-
-def quantize(model: ov.Model, frames: list[np.ndarray], shape: tuple[int, int] | None) -> ov.Model:
-    """INT8 post-training quantization (NNCF) calibrated on BGR ``frames`` fitted to the input shape."""
-    import nncf
-
-    height, width = shape or DEFAULT_SHAPE
-    batches = [fit(frame, height, width)[None] for frame in frames]
-    return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
 
 
 def metadata(net: PoseNet, name: str, shape: tuple[int, int] | None, precision: str, source: Path) -> dict:
@@ -167,10 +159,13 @@ def _swap(staging: Path, out_dir: Path) -> None:
 
 def export(net: PoseNet, out_dir: Path, *, source: Path, precision: str = "FP32",
            shape: tuple[int, int] | None = DEFAULT_SHAPE, calibration: list[np.ndarray] | None = None,
-           name: str | None = None) -> Path:
+           name: str | None = None, recipe: Recipe = DEFAULT_RECIPE, validation: Validation | None = None,
+           max_drop: float = 0.01) -> Path:
     """Write the model directory ``out_dir`` for ``net`` and return it.
 
-    ``shape`` (H, W) or None for dynamic H and W; ``calibration`` frames are needed for INT8.
+    ``shape`` (H, W) or None for dynamic H and W. INT8 needs ``calibration`` (BGR frames, see
+    ``quantize.calibration_tensors``) and uses ``recipe``; with ``validation`` (NNCF accuracy
+    control) quantizers are reverted until its metric drops by at most ``max_drop``.
     """
     if precision not in PRECISIONS:
         raise LwposeError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}", param="precision")
@@ -182,7 +177,11 @@ def export(net: PoseNet, out_dir: Path, *, source: Path, precision: str = "FP32"
     with staged_directory(out_dir) as staging:
         model = to_openvino(net, shape)
         if precision == "INT8":
-            model = quantize(model, calibration, shape)
+            tensors = calibration_tensors(calibration, shape)
+            if validation is None:
+                model = quantize(model, tensors, recipe)
+            else:
+                model = quantize_with_accuracy_control(model, tensors, validation, max_drop, recipe)
         meta = metadata(net, name or out_dir.name, shape, precision, source)
         model.set_rt_info(json.dumps(meta), [RT_INFO_KEY])  # a bare .xml describes itself too
         ov.save_model(model, staging / "model.xml", compress_to_fp16=precision == "FP16")
