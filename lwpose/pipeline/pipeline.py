@@ -148,6 +148,10 @@ class Pipeline:
         model: a :class:`PoseModel` (its backend's capacity bounds the frames in flight), or a
             model name / directory / ``.xml`` for a new one built with ``height``, ``mode``,
             ``nireq`` (requests in flight, 0 = OpenVINO's optimal number + 1) and ``threads``.
+        server: KServe v2 URLs (``grpc://HOST:PORT/MODEL``, ``http://HOST:PORT/v2/models/MODEL``):
+            infer there instead, spreading the requests over them (a :class:`KServeBackend`;
+            ``nireq``: requests in flight, 0 = 4 per server; ``model`` is then not used). LwposeError
+            naming them when none is up.
         sources: video files, image folders or globs, camera indices (``0``, ``/dev/video0``),
             network URLs (``rtsp://``, ``http://``), or :class:`Source` objects.
         names: stream names (default: derived from the sources, unique).
@@ -168,7 +172,7 @@ class Pipeline:
                  names: Sequence[str] | None = None, height: int = 256, mode: str = "throughput", nireq: int = 0,
                  threads: int = 0, track: bool = True, smooth: bool = True, min_score: float = 0.0,
                  max_frames: int = 0, start: int = 0, fps_limit: float = 0.0, reconnect: int = DEFAULT_RECONNECT,
-                 timeout: float = NETWORK_TIMEOUT, buffer: int = 8) -> None:
+                 timeout: float = NETWORK_TIMEOUT, buffer: int = 8, server: Sequence[str] | None = None) -> None:
         if isinstance(sources, (str, Path, Source)):
             sources = [sources]
         srcs = [s if isinstance(s, Source) else open_source(str(s), timeout) for s in sources]
@@ -177,10 +181,22 @@ class Pipeline:
         names = list(names) if names is not None else stream_names([s.spec for s in srcs])
         if len(names) != len(srcs) or len(set(names)) != len(names):
             raise ValueError("names must be unique, one per source")
-        if not isinstance(model, PoseModel):
+        self._owns_model = not isinstance(model, PoseModel)  # closed with the pipeline
+        if server:
+            if isinstance(model, PoseModel):
+                raise ValueError("pass either a PoseModel or server URLs, not both")
+            from ..backends.kserve import KServeBackend
+
+            model = PoseModel(height=height, backend=KServeBackend(list(server), capacity=nireq))
+        elif not isinstance(model, PoseModel):
             model = PoseModel(model, height=height, mode=mode, nireq=nireq, threads=threads)
         self.model = model
-        self.engine = AsyncEngine(model, track=track, smooth=smooth, min_score=min_score)
+        try:
+            self.engine = AsyncEngine(model, track=track, smooth=smooth, min_score=min_score)
+        except BaseException:
+            if server:
+                model.close()
+            raise
         self.streams = {n: StreamInfo(n, s, max_frames=max_frames) for n, s in zip(names, srcs)}
         for info in self.streams.values():
             independent = info.source.independent
@@ -274,7 +290,7 @@ class Pipeline:
         """Stop, discard undelivered results, wait for the threads. Idempotent."""
         self.stop()
         if self._supervisor is None:
-            self.engine.close()
+            self._close_engine()
             return
         self._abandoned = True
         while not self._finished:
@@ -318,13 +334,18 @@ class Pipeline:
                         break
             for t in self._submitters:
                 t.join()
-            self.engine.close()
+            self._close_engine()
         finally:
             for info in self.streams.values():  # a reader left behind: it ends with the run
                 if info.status in ("pending", "running"):
                     info.status = "stopped"
             self._abandoned = True  # a late frame of a stuck reader has nobody to go to
             self._out.put(_DONE)
+
+    def _close_engine(self) -> None:
+        self.engine.close()
+        if self._owns_model:
+            self.model.close()
 
     def _on_result(self, result: Result) -> None:
         info = self.streams[result.stream]
