@@ -311,3 +311,15 @@ def test_run_with_no_server_up_exits_2_naming_it(clip: Path, tmp_path: Path, cap
     assert main(["run", str(clip), "--quiet", "--out", str(tmp_path), "--server", url]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and url in err[0] and "no inference server is up" in err[0]
+
+
+def test_bench_reports_the_remote_figures(servers, ir_path: Path, video_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--model", str(ir_path), "--source", str(video_path), "--frames", "16", "--streams", "1",
+                 "--server", servers["a"].grpc, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["servers"] == [servers["a"].grpc] and report["cpu_model"]
+    run = report["runs"][0]
+    assert run["remote_e2e_fps"] > 0 and run["e2e_fps"] > 0 and run["remote_client_cpu_ms_per_frame"] > 0
+    assert run["remote_bytes_sent_per_frame"] == 256 * 344 * 3  # the u8 input tensor
+    assert run["remote_bytes_received_per_frame"] == (19 + 38) * 32 * 43 * 4  # float32 maps at stride 8
