@@ -203,7 +203,9 @@ class AsyncEngine:
             job = _Job(st, index, index if number is None else number, timestamp, meta, prepared)
             with self._in_flight_lock:
                 self._in_flight += 1
-            job.t_started = time.perf_counter()
+            t0 = job.t_started = time.perf_counter()
+            ready = prepared.t_prepare + prepared.prepare_time
+            job.timings["queue"] = t0 - ready  # then the wait for a request too, unless the callback already ran
             try:
                 started = self.backend.submit(prepared.tensor, partial(self._on_done, job), block=block)
             except Exception as exc:  # noqa: BLE001 - e.g. an allocation error: drop this frame only
@@ -218,9 +220,9 @@ class AsyncEngine:
                 self._finished()
                 return None
             st.next_index = index + 1
-            t1 = time.perf_counter()
-            if started:  # infer time from here unless the callback already ran
-                job.timings["queue"] = t1 - prepared.t_prepare - prepared.prepare_time
+            if started and "infer" not in job.timings:
+                t1 = time.perf_counter()
+                job.timings["queue"] = t1 - ready
                 job.t_started = t1
         if started is None:
             self._finished()
