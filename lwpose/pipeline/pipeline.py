@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import LwposeError
 from ..pose import Person
 from ..runtime import PoseModel
+from ..store import DEFAULT_MODEL
 from .engine import AsyncEngine, Result
 from .sinks import Sink
 from .sources import NETWORK_TIMEOUT, Source, SourceError, open_source, stream_names
@@ -147,7 +148,8 @@ class Pipeline:
     Args:
         model: a :class:`PoseModel` (its backend's capacity bounds the frames in flight), or a
             model name / directory / ``.xml`` for a new one built with ``height``, ``mode``,
-            ``nireq`` (requests in flight, 0 = OpenVINO's optimal number + 1) and ``threads``.
+            ``nireq`` (requests in flight, 0 = OpenVINO's optimal number + 1) and ``threads``
+            (None: the default store model).
         server: KServe v2 URLs (``grpc://HOST:PORT/MODEL``, ``http://HOST:PORT/v2/models/MODEL``):
             infer there instead, spreading the requests over them (a :class:`KServeBackend`;
             ``nireq``: requests in flight, 0 = 4 per server; ``model`` is then not used). LwposeError
@@ -168,7 +170,7 @@ class Pipeline:
         buffer: results waiting for the consumer before the readers are slowed down.
     """
 
-    def __init__(self, model: PoseModel | str | Path, sources: Sequence[str | Path | Source] | str | Path, *,
+    def __init__(self, model: PoseModel | str | Path | None, sources: Sequence[str | Path | Source] | str | Path, *,
                  names: Sequence[str] | None = None, height: int = 256, mode: str = "throughput", nireq: int = 0,
                  threads: int = 0, track: bool = True, smooth: bool = True, min_score: float = 0.0,
                  max_frames: int = 0, start: int = 0, fps_limit: float = 0.0, reconnect: int = DEFAULT_RECONNECT,
@@ -189,7 +191,7 @@ class Pipeline:
 
             model = PoseModel(height=height, backend=KServeBackend(list(server), capacity=nireq))
         elif not isinstance(model, PoseModel):
-            model = PoseModel(model, height=height, mode=mode, nireq=nireq, threads=threads)
+            model = PoseModel(model or DEFAULT_MODEL, height=height, mode=mode, nireq=nireq, threads=threads)
         self.model = model
         try:
             self.engine = AsyncEngine(model, track=track, smooth=smooth, min_score=min_score)
