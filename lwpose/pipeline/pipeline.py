@@ -41,8 +41,9 @@ STOP_GRACE = 2.0
 DEFAULT_RECONNECT = 3
 #: Longest wait between two reconnection attempts, seconds.
 MAX_BACKOFF = 8.0
-#: Prepared frames a file stream's reader keeps ahead of its submitter (live streams: 1, the newest).
-READ_AHEAD = 2
+#: Prepared frames waiting between a file stream's reader and its submitter, besides the one the submitter
+#: holds until a request is free (live streams: 1, the newest). More only adds latency (docs/performance.md).
+READ_AHEAD = 1
 _DONE = object()
 
 
@@ -208,7 +209,9 @@ class Pipeline:
         self.start = start
         self.fps_limit = fps_limit
         self.reconnect = reconnect
-        self._out: queue.Queue = queue.Queue(maxsize=max(1, buffer))
+        # results for the consumer: a C-level queue (cheap hand-offs) bounded by a semaphore
+        self._out: queue.SimpleQueue = queue.SimpleQueue()
+        self._room = threading.Semaphore(max(1, buffer))
         self._stop = threading.Event()
         self._stop_time = 0.0
         self._abandoned = False
@@ -274,6 +277,7 @@ class Pipeline:
                 if item is _DONE:
                     self._finished = True
                     break
+                self._room.release()
                 yield item
         finally:
             self.close()
@@ -298,6 +302,8 @@ class Pipeline:
         while not self._finished:
             if self._out.get() is _DONE:
                 self._finished = True
+            else:
+                self._room.release()
         self._supervisor.join()
 
     def __enter__(self) -> "Pipeline":
@@ -354,11 +360,9 @@ class Pipeline:
         info.delivered += 1
         info.people += len(result.people)
         while not self._abandoned:
-            try:
-                self._out.put(result, timeout=0.1)
+            if self._room.acquire(timeout=0.1):
+                self._out.put(result)
                 return
-            except queue.Full:
-                continue
 
     def _open_first(self, info: StreamInfo) -> bool:
         """The stream's first open; False if the pipeline stopped first. A network stream waits
