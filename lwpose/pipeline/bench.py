@@ -3,9 +3,9 @@
 * inference only: the OpenVINO backend's compiled model and an ``AsyncInferQueue`` fed with
   frames that were decoded and resized beforehand; nothing else runs. Once more with a model
   compiled for the video's exact input shape (``infer_static_fps``), to compare with the dynamic width.
-* decode and infer: the pipeline's readers (video source, resize, read-ahead, one submitter
-  thread per stream) feeding the same backend, outputs dropped: the limit end to end can reach
-  on this machine, as it must decode the video too (``decode_infer_fps``).
+* decode and infer: the pipeline's reading half (a thread per stream: video source, resize,
+  blocking submit) feeding the same backend, outputs dropped: the limit end to end can reach on
+  this machine, as it must decode the video too (``decode_infer_fps``).
 * end to end: a :class:`Pipeline` over N copies of the video: read + resize + infer + group +
   track + smooth, results consumed by the calling thread (no display, no files). Its 1-stream
   run gives the image-to-result latency (``latency_ms``: prepare started → result delivered).
@@ -34,7 +34,7 @@ from ..errors import LwposeError
 from ..media import read_frames
 from ..runtime import PoseModel
 from .engine import AsyncEngine
-from .pipeline import READ_AHEAD, Pipeline, ReadAhead
+from .pipeline import Pipeline
 from .sources import VideoSource
 
 STAGES = ("prepare", "queue", "infer", "decode", "track", "total")
@@ -92,32 +92,28 @@ def infer_only(compiled: ov.CompiledModel, nireq: int, tensors: list[np.ndarray]
 
 
 def decode_infer(engine: AsyncEngine, source: str, streams: int, frames: int) -> dict[str, float]:
-    """The pipeline's reading half alone: per stream a reader (VideoSource, ``engine.prepare``,
-    :class:`ReadAhead`) and a submitter thread feeding the engine's backend; outputs dropped."""
+    """The pipeline's reading half alone: per stream a thread reading a :class:`VideoSource`,
+    resizing each frame (``engine.prepare``) and submitting it to the engine's backend, which
+    blocks while every request is busy; outputs dropped."""
     backend = engine.backend
 
     def drop(outputs: object, error: BaseException | None) -> None:
         if error is not None:
-            raise error  # logged by the backend; the run then counts fewer frames
+            raise error  # logged by the backend
 
-    def read(ahead: ReadAhead) -> None:
+    def read() -> None:
         src = VideoSource(source, live=False)
         src.open()
         try:
             for _ in range(frames):
                 frame = src.read()
-                if frame is None or not ahead.put(engine.prepare(frame.image)):
+                if frame is None:
                     break
+                backend.submit(engine.prepare(frame.image).tensor, drop)
         finally:
-            ahead.end()
             src.close()
 
-    def submit(ahead: ReadAhead) -> None:
-        while (prepared := ahead.get()) is not None:
-            backend.submit(prepared.tensor, drop)
-
-    aheads = [ReadAhead(READ_AHEAD, live=False) for _ in range(streams)]
-    threads = [threading.Thread(target=f, args=(a,)) for a in aheads for f in (read, submit)]
+    threads = [threading.Thread(target=read) for _ in range(streams)]
     with _Clock() as clock:
         for t in threads:
             t.start()

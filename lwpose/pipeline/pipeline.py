@@ -1,13 +1,11 @@
 """``Pipeline``: several sources through one :class:`AsyncEngine`, as a Python iterator or
 :meth:`Pipeline.run` into sinks (``lwpose run`` is a thin command line over the latter).
 
-Each source gets a reader thread that decodes and resizes frames ahead of time into a small
-read-ahead buffer, and a submitter thread that hands them to the shared engine as soon as a
-request is free, so the infer queue never waits for a frame to be read. Files block the reader
-when the buffer is full (no frame is lost); live sources keep only the newest prepared frame
-(older ones are dropped and counted). Results come back to the iterating thread through one
-bounded queue, each stream in frame order; a slow consumer therefore slows the readers down
-instead of piling frames up.
+Each source gets a reader thread that feeds the shared engine: it decodes and resizes the next
+frame while every request is busy, then files wait for a free request (no frame is lost) and
+live sources drop the frame instead (the next one read is newer). Results come back to the
+iterating thread through one bounded queue, each stream in frame order; a slow consumer therefore
+slows the readers down instead of piling frames up.
 """
 from __future__ import annotations
 
@@ -15,7 +13,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,62 +38,7 @@ STOP_GRACE = 2.0
 DEFAULT_RECONNECT = 3
 #: Longest wait between two reconnection attempts, seconds.
 MAX_BACKOFF = 8.0
-#: Prepared frames waiting between a file stream's reader and its submitter, besides the one the submitter
-#: holds until a request is free (live streams: 1, the newest). More only adds latency (docs/performance.md).
-READ_AHEAD = 1
 _DONE = object()
-
-
-class ReadAhead:
-    """A bounded hand-off of prepared frames from a reader thread to a submitter thread.
-
-    ``live``: keep only the newest frame (a frame put over an unread one replaces it and counts
-    as dropped); else ``put`` waits while ``depth`` frames are unread. :meth:`end` lets the
-    consumer read what is left, then None; :meth:`close` ends both sides at once."""
-
-    def __init__(self, depth: int, live: bool) -> None:
-        self.depth = 1 if live else depth
-        self.live = live
-        self.dropped = 0
-        self._items: deque = deque()
-        self._cond = threading.Condition()
-        self._ended = self._closed = False
-
-    def put(self, item: object) -> bool:
-        """Hand over ``item``; False if the buffer was closed (the item is discarded)."""
-        with self._cond:
-            if self.live and self._items:
-                self._items.popleft()
-                self.dropped += 1
-            while len(self._items) >= self.depth and not self._closed:
-                self._cond.wait()
-            if self._closed:
-                return False
-            self._items.append(item)
-            self._cond.notify_all()
-            return True
-
-    def get(self) -> object | None:
-        """The oldest unread item; None once ended and empty, or closed."""
-        with self._cond:
-            while not self._items and not (self._ended or self._closed):
-                self._cond.wait()
-            if self._closed or not self._items:
-                return None
-            item = self._items.popleft()
-            self._cond.notify_all()
-            return item
-
-    def end(self) -> None:
-        with self._cond:
-            self._ended = True
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._items.clear()
-            self._cond.notify_all()
 
 
 @dataclass
@@ -110,7 +52,7 @@ class StreamInfo:
     submitted: int = 0  # frames sent to the engine
     delivered: int = 0  # results handed out
     reconnects: int = 0
-    drops: int = 0  # live frames skipped because a newer one was read before a request was free
+    drops: int = 0  # live frames skipped because every request was busy
     rejected: int = 0  # frames that could not be inferred (degenerate size), dropped with a warning
     people: int = 0  # people in the results handed out
     max_frames: int = 0  # the pipeline's limit per stream (0 = none)
@@ -217,9 +159,7 @@ class Pipeline:
         self._abandoned = False
         #: set once a stream's first open returned; network streams wait for the local ones
         self._opened = {n: threading.Event() for n in self.streams}
-        self._ahead = {n: ReadAhead(READ_AHEAD, info.live) for n, info in self.streams.items()}
         self._readers: list[threading.Thread] = []
-        self._submitters: list[threading.Thread] = []
         self._supervisor: threading.Thread | None = None
         self._finished = False
 
@@ -283,13 +223,11 @@ class Pipeline:
             self.close()
 
     def stop(self) -> None:
-        """Stop reading; frames already submitted are still processed and delivered (frames read
-        ahead and not submitted yet are discarded)."""
+        """Stop reading; frames already submitted are still processed and delivered."""
         if not self._stop.is_set():
             self._stop_time = time.monotonic()
             self._stop.set()
             for info in self.streams.values():
-                self._ahead[info.name].close()
                 info.source.interrupt()
 
     def close(self) -> None:
@@ -320,28 +258,20 @@ class Pipeline:
     def _launch(self) -> None:
         for info in self.streams.values():
             reader = threading.Thread(target=self._read, args=(info,), name=f"lwpose-read-{info.name}", daemon=True)
-            submitter = threading.Thread(target=self._submit, args=(info,), name=f"lwpose-submit-{info.name}",
-                                         daemon=True)
             self._readers.append(reader)
-            self._submitters.append(submitter)
             reader.start()
-            submitter.start()
         self._supervisor = threading.Thread(target=self._supervise, name="lwpose-supervisor", daemon=True)
         self._supervisor.start()
 
     def _supervise(self) -> None:
-        """Wait for the readers (or the stop grace period) and the submitters, then drain the engine
-        and end the output."""
+        """Wait for the readers (or the stop grace period), then drain the engine and end the output."""
         try:
             for info, t in zip(self.streams.values(), self._readers):
                 while t.is_alive():
                     t.join(0.1)
                     if self._stop.is_set() and time.monotonic() - self._stop_time > STOP_GRACE:
                         log.warning("stream %s did not stop in time; closing without it", info.name)
-                        self._ahead[info.name].close()
                         break
-            for t in self._submitters:
-                t.join()
             self._close_engine()
         finally:
             for info in self.streams.values():  # a reader left behind: it ends with the run
@@ -380,10 +310,8 @@ class Pipeline:
             self._opened[info.name].set()
 
     def _read(self, info: StreamInfo) -> None:
-        """Reader thread of one stream: open, read, prepare into the read-ahead, reconnect when live."""
+        """Reader thread of one stream: open, read, prepare, submit, reconnect when live."""
         src = info.source
-        ahead = self._ahead[info.name]
-        taken = 0  # frames handed to the submitter
         try:
             if not self._open_first(info):
                 info.status = "stopped"
@@ -393,7 +321,7 @@ class Pipeline:
             interval = 1.0 / self.fps_limit if self.fps_limit > 0 else 0.0
             due = time.monotonic()
             attempts = 0  # reopenings since the last frame read
-            while not self._stop.is_set() and not (self.max_frames and not src.live and taken >= self.max_frames):
+            while not self._stop.is_set() and not (self.max_frames and info.submitted >= self.max_frames):
                 try:
                     frame = src.read()
                 except SourceError as exc:
@@ -412,16 +340,19 @@ class Pipeline:
                         if self._stop.wait(due - now):
                             break
                     due = max(due + interval, time.monotonic())
-                try:
-                    prepared = self.engine.prepare(frame.image)
+                try:  # the frame is resized before waiting for a request (read-ahead of one frame)
+                    if src.live:
+                        if self.engine.try_submit(info.name, frame.image, frame.timestamp, frame.meta,
+                                                  frame.number) is None:
+                            info.drops += 1
+                            continue
+                    else:
+                        self.engine.submit(info.name, frame.image, frame.timestamp, frame.meta, frame.number)
                 except (LwposeError, ValueError) as exc:  # this frame only (a degenerate size...)
                     info.rejected += 1
                     log.warning("stream %s: %s dropped: %s", info.name, src.describe(frame), exc)
                     continue
-                if not ahead.put((frame, prepared)):  # stopped, or the submitter reached max_frames
-                    break
-                taken += 1
-                info.drops = ahead.dropped
+                info.submitted += 1
             info.status = "stopped" if self._stop.is_set() else "done"
         except SourceError as exc:
             info.status, info.error = "failed", str(exc)
@@ -430,27 +361,7 @@ class Pipeline:
             info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("stream %s failed", info.name)
         finally:
-            ahead.end()
             src.close()
-
-    def _submit(self, info: StreamInfo) -> None:
-        """Submitter thread of one stream: hand the prepared frames to the engine in order, each as
-        soon as a request is free."""
-        ahead = self._ahead[info.name]
-        try:
-            while (item := ahead.get()) is not None:
-                frame, prepared = item
-                self.engine.submit(info.name, prepared, frame.timestamp, frame.meta, frame.number)
-                info.submitted += 1
-                if self.max_frames and info.submitted >= self.max_frames:
-                    break
-        except Exception as exc:  # noqa: BLE001 - e.g. the engine closed under a stuck reader's stream
-            if not self._stop.is_set():
-                info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
-                log.exception("stream %s failed", info.name)
-        finally:
-            ahead.close()
-            info.drops = ahead.dropped
 
     def _reopen(self, info: StreamInfo, error: SourceError, attempts: int) -> int:
         """Reopen a live source with exponential backoff, counting on from ``attempts`` made since
