@@ -1,5 +1,5 @@
 """Shared fixtures: the model from the model store, the fixtures in the repository (coco-mini in
-tests/data, the clip samples/sample.mp4), paths into ../shared for tests marked ``shared`` (skipped,
+tests/data, the clip tests/data/vtest-60.mp4), paths into ../shared for tests marked ``shared`` (skipped,
 with the reason printed, when it is absent), and the models ``lwpose import-ir`` /
 ``lwpose convert`` make of the store's IR (once per session)."""
 from __future__ import annotations
@@ -8,6 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
+
+# Before any test imports gRPC (tritonclient): its fork handlers can crash the many later
+# subprocess forks of this process (grpc/grpc#29044); lwpose's KServeBackend sets the same.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LWPOSE_SHARED", ROOT.parent / "shared"))

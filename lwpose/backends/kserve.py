@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import logging
 import math
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -212,6 +213,9 @@ class KServeBackend:
                  stride: int = 8) -> None:
         if not urls:
             raise LwposeError("server needs at least one URL", param="server")
+        # lwpose forks only to exec (subprocesses) or before any gRPC call (DataLoader workers):
+        # gRPC's fork handlers are not needed and can crash a later fork (grpc/grpc#29044)
+        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
         try:
             import tritonclient.grpc  # noqa: F401 - fail early with a clear message
             import tritonclient.http  # noqa: F401
