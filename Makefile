@@ -77,7 +77,8 @@ test-fast: setup ros
 bench: setup
 	mkdir -p benchmarks/results
 	$(PY) benchmarks/decode_bench.py --json benchmarks/results/decode.json
-	$(LWPOSE) bench --streams 1 4 --baseline-sync --repeats 3 --json benchmarks/results/bench.json
+	$(LWPOSE) bench --streams 1 4 --frames 300 --repeats 2 --baseline-sync --json benchmarks/results/bench.json
+	$(LWPOSE) bench --streams 1 4 --frames 300 --repeats 2 --height 160 --json benchmarks/results/bench-160.json
 	$(PY) benchmarks/soak.py --json benchmarks/results/soak.json
 
 clean:

@@ -6,22 +6,29 @@
 
 Every model is a dynamic export (``convert --dynamic``) evaluated at heights 256 and 368 without
 TTA on the --eval sets merged into one (their images and people pooled), float layers in f32
-(INFERENCE_PRECISION_HINT f32, so the CPU's bf16 default does not blur FP32 vs INT8).
+(``LWPOSE_INFERENCE_PRECISION=f32`` is set here, so the CPU's bf16 default does not blur FP32 vs INT8).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from pathlib import Path
 
+import openvino as ov
+
+from lwpose.backends.openvino import OpenVINOBackend
+from lwpose.checkpoint import load_network
 from lwpose.convert import quantize as q
-from lwpose.convert.checkpoint import load_network
 from lwpose.convert.export import export, to_openvino
-from lwpose.convert.frames import read_frames
-from lwpose.eval.coco import evaluate
-from lwpose.eval.predict import IRNetwork, Predictor
+from lwpose.eval.coco import coco_folder, evaluate
+from lwpose.eval.predict import Predictor
+from lwpose.eval.quantized import coco_validation
+from lwpose.media import read_frames
+
+os.environ["LWPOSE_INFERENCE_PRECISION"] = "f32"
 
 HEIGHTS = (256, 368)
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample.mp4"
@@ -50,7 +57,7 @@ def merged(eval_dirs: list[Path], work: Path) -> tuple[Path, Path]:
     """One COCO json pooling the --eval sets (absolute file names)."""
     out = {"images": [], "annotations": [], "categories": None}
     for data_dir in eval_dirs:
-        images_dir, annotations = q.coco_folder(data_dir, "--eval")
+        images_dir, annotations = coco_folder(data_dir, "eval")
         data = json.loads(annotations.read_text())
         out["categories"] = out["categories"] or data["categories"]
         out["images"] += [{**im, "file_name": str((images_dir / im["file_name"]).resolve())} for im in data["images"]]
@@ -61,9 +68,11 @@ def merged(eval_dirs: list[Path], work: Path) -> tuple[Path, Path]:
 
 
 def ap_f32(model: Path, images_dir: Path, annotations: Path) -> dict[int, float]:
-    network = IRNetwork(model)
-    network.model.config["INFERENCE_PRECISION_HINT"] = "f32"
-    return {h: evaluate(Predictor(network, height=h), images_dir, annotations)["metrics"]["AP"] for h in HEIGHTS}
+    backend = OpenVINOBackend(model)
+    try:
+        return {h: evaluate(Predictor(backend, height=h), images_dir, annotations)["metrics"]["AP"] for h in HEIGHTS}
+    finally:
+        backend.close()
 
 
 def main() -> None:
@@ -104,14 +113,13 @@ def main() -> None:
         start = time.perf_counter()
         model = to_openvino(net, None)
         if c.get("accuracy"):
-            model = q.quantize_with_accuracy_control(model, tensors, c["accuracy"], None, 0.01, c["recipe"])
+            validation = q.Validation(*coco_validation(c["accuracy"], HEIGHTS, None))
+            model = q.quantize_with_accuracy_control(model, tensors, validation, 0.01, c["recipe"])
         else:
             model = q.quantize(model, tensors, c["recipe"])
         seconds = round(time.perf_counter() - start, 1)
         out = args.work / f"int8-{list(todo).index(name)}"
         out.mkdir(exist_ok=True)
-        import openvino as ov
-
         ov.save_model(model, out / "model.xml")
         shutil.copy(fp32 / "lwpose.json", out / "lwpose.json")
         record(name, out, seconds)

@@ -63,9 +63,10 @@ class PoseModel:
 
     def people(self, maps: Maps) -> list[Person]:
         """Group the maps into people, in image pixels; maps holding NaN or infinity are a LwposeError."""
-        if not (np.isfinite(maps.heatmaps.sum()) and np.isfinite(maps.pafs.sum())):
-            raise LwposeError(f"model {self.label}: its output holds NaN or infinite values")
-        keypoints, scores = decode.group(maps.heatmaps, maps.pafs, stride=self.stride)
+        try:  # decode.group checks the maps (one sum per map tells whether all values are finite)
+            keypoints, scores = decode.group(maps.heatmaps, maps.pafs, stride=self.stride)
+        except ValueError as exc:
+            raise LwposeError(f"model {self.label}: its output is unusable: {exc}") from None
         return people_from_arrays(keypoints, scores, maps.scale)
 
     def __call__(self, frame: np.ndarray) -> list[Person]:

@@ -20,11 +20,15 @@ def test_bench_reports_named_figures(ir_path: Path, video_path: Path, tmp_path: 
     assert report["frame_size"] == [768, 576] and report["input_shape"] == [256, 344]
     assert report["inference_precision"] in ("f32", "bf16", "f16")
     assert report["decode_ms_mean"] > 0 and report["sync_fps"] > 0 and report["infer_static_fps"] > 0
+    assert report["decode_cpu_ms_per_frame"] > 0 and report["cpu_model"] and report["inference_precision"]
+    assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"]
     assert [r["streams"] for r in report["runs"]] == [1, 2]
     for run in report["runs"]:
         assert run["frames_total"] == 16 * run["streams"]
         assert run["infer_fps"] > 0 and run["e2e_fps"] > 0
         assert run["ratio_e2e_to_infer"] == round(run["e2e_fps"] / run["infer_fps"], 3)
+        assert run["decode_infer_fps"] > 0
+        assert run["ratio_e2e_to_decode_infer"] == round(run["e2e_fps"] / run["decode_infer_fps"], 3)
         assert run["ratio_e2e_to_sync"] == round(run["e2e_fps"] / report["sync_fps"], 3)
         assert set(run["stages"]) == {"prepare", "queue", "infer", "group", "track", "total"}
         assert all(s["p95_ms"] >= 0 for s in run["stages"].values())

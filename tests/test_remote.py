@@ -1,12 +1,15 @@
-"""Remote inference: ``lwpose serve`` subprocesses on free 127.0.0.1 ports, ``KServeBackend`` clients.
+"""Remote inference: ``lwpose serve`` subprocesses on free 127.0.0.1 ports, ``KServeBackend`` clients
+and ``lwpose run --server``.
 
 Results through a server equal local inference on the same frames (same people; keypoints within
-``TOLERANCE_PX`` image pixels); several servers share the load, survive one being killed, and a
-clear error names them when none is up.
+``TOLERANCE_PX`` image pixels), also for a whole ``lwpose run``; several servers share the load,
+survive one being killed (a run still writes every frame), and a clear error names them when none
+is up (``lwpose run`` exits 2).
 """
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -27,10 +30,12 @@ if importlib.util.find_spec("kserve") is None:
     pytest.skip("lwpose serve needs kserve (pip install 'lwpose[serve]')", allow_module_level=True)
 
 from lwpose import decode  # noqa: E402
+from lwpose.cli import main  # noqa: E402
 from lwpose.backends import Backend  # noqa: E402
 from lwpose.backends.kserve import KServeBackend  # noqa: E402
 from lwpose.errors import LwposeError  # noqa: E402
-from lwpose.pose import people_from_arrays  # noqa: E402
+from lwpose.pose import Person, people_from_arrays  # noqa: E402
+from tests.media import write_clip  # noqa: E402
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,8 +101,9 @@ class Served:
 
 @pytest.fixture(scope="module")
 def servers(ir_path: Path):
-    """Four servers started together: a, b (u8 frames), doomed (killed by a test), native (FP32 NCHW)."""
-    started = {"a": Served(ir_path), "b": Served(ir_path), "doomed": Served(ir_path),
+    """Five servers started together: a, b (u8 frames), doomed and doomed_run (each killed by a
+    test), native (FP32 NCHW)."""
+    started = {"a": Served(ir_path), "b": Served(ir_path), "doomed": Served(ir_path), "doomed_run": Served(ir_path),
                "native": Served(ir_path, "--native-input")}
     try:
         for served in started.values():
@@ -249,3 +255,78 @@ def test_no_server_up_names_them() -> None:
 def test_bad_url() -> None:
     with pytest.raises(LwposeError, match="grpc://HOST:PORT/MODEL"):
         KServeBackend(["http://127.0.0.1:8000/hpe"])
+
+
+CLIP_FRAMES = 48
+#: the clip of the kill test: long enough that the kill lands well inside the run, also under load
+LONG_CLIP_FRAMES = 150
+
+
+@pytest.fixture(scope="module")
+def clip(video_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(video_path, tmp_path_factory.mktemp("remote") / "clip.avi", CLIP_FRAMES)
+
+
+@pytest.fixture(scope="module")
+def long_clip(video_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(video_path, tmp_path_factory.mktemp("remote") / "clip.avi", LONG_CLIP_FRAMES)
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_through_a_server_equals_the_local_run(servers, ir_path: Path, clip: Path, tmp_path: Path) -> None:
+    """Same people in every frame, keypoints within TOLERANCE_PX (tracking and smoothing are
+    deterministic given the same detections, so they are on)."""
+    for where, extra in (("local", ["--model", str(ir_path)]), ("remote", ["--server", servers["a"].grpc])):
+        assert main(["run", str(clip), "--quiet", "--out", str(tmp_path / where), *extra]) == 0
+    local, remote = jsonl(tmp_path / "local/clip.jsonl"), jsonl(tmp_path / "remote/clip.jsonl")
+    assert [r["frame"] for r in local] == [r["frame"] for r in remote] == list(range(CLIP_FRAMES))
+    for a, b in zip(local, remote):
+        assert_same_people([Person.from_dict(p) for p in a["people"]], [Person.from_dict(p) for p in b["people"]])
+
+
+def test_run_over_two_servers_survives_one_killed(servers, long_clip: Path, tmp_path: Path) -> None:
+    """``lwpose run CLIP --server A B``: B is killed once a few frames are written; every frame
+    of the clip still ends up in the output."""
+    doomed = servers["doomed_run"]
+    out = tmp_path / "out"
+    stop = threading.Event()
+
+    def kill_once_started() -> None:
+        while not stop.wait(0.02):
+            written = sum(len(p.read_text().splitlines()) for p in out.glob(".clip.jsonl.*"))
+            if written >= 5:
+                doomed.proc.kill()
+                return
+
+    killer = threading.Thread(target=kill_once_started)
+    killer.start()
+    try:
+        rc = main(["run", str(long_clip), "--quiet", "--out", str(out), "--server", servers["b"].grpc, doomed.http])
+    finally:
+        stop.set()
+        killer.join()
+    assert doomed.proc.poll() is not None, "the server was not killed during the run"
+    assert rc == 0
+    assert [r["frame"] for r in jsonl(out / "clip.jsonl")] == list(range(LONG_CLIP_FRAMES))
+
+
+def test_run_with_no_server_up_exits_2_naming_it(clip: Path, tmp_path: Path, capsys) -> None:
+    url = f"grpc://127.0.0.1:{free_port()}/{NAME}"
+    assert main(["run", str(clip), "--quiet", "--out", str(tmp_path), "--server", url]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and url in err[0] and "no inference server is up" in err[0]
+
+
+def test_bench_reports_the_remote_figures(servers, ir_path: Path, video_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--model", str(ir_path), "--source", str(video_path), "--frames", "16", "--streams", "1",
+                 "--server", servers["a"].grpc, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["servers"] == [servers["a"].grpc] and report["cpu_model"]
+    run = report["runs"][0]
+    assert run["remote_e2e_fps"] > 0 and run["e2e_fps"] > 0 and run["remote_client_cpu_ms_per_frame"] > 0
+    assert run["remote_bytes_sent_per_frame"] == 256 * 344 * 3  # the u8 input tensor
+    assert run["remote_bytes_received_per_frame"] == (19 + 38) * 32 * 43 * 4  # float32 maps at stride 8

@@ -18,8 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bench", help="measure inference-only vs end-to-end throughput",
         description="Measure, on the same frames and model: inference-only throughput (the shared infer queue "
                     "fed with pre-resized frames), end-to-end throughput (read + resize + infer + group + track, "
-                    "no display) with per-stage latency, video decode time, and their ratio, for each "
-                    "--streams count. Prints a table; --json writes every figure with explicit names.")
+                    "no display) with per-stage latency, a decode-and-infer loop (the readers feeding the same "
+                    "queue, outputs dropped), video decode time, and their ratios, for each --streams count; "
+                    "with --server, end to end again through those servers (fps, client CPU and bytes per "
+                    "frame). Prints a table; --json writes every figure with explicit names.")
     options.add_model(parser)
     parser.add_argument("--source", metavar="VIDEO", help=f"video to read (default: $LWPOSE_SHARED/{SHARED_VIDEO})")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 4], metavar="N",
@@ -29,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="frames per stream (default %(default)s)")
     options.add_height(parser)
     options.add_execution(parser)
+    options.add_server(parser)
     parser.add_argument("--baseline-sync", action="store_true",
                         help="also time a synchronous loop (read, infer, group, track one frame at a time) "
                              "and report end-to-end / synchronous (default off)")
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise LwposeError(f"--source {source}: no such file")
     report = run_bench(args.model, source, streams=args.streams, frames=args.frames, height=args.height,
                        mode=args.mode, nireq=args.nireq, threads=args.threads, baseline_sync=args.baseline_sync,
-                       repeats=args.repeats)
+                       repeats=args.repeats, servers=args.server)
     print(format_table(report))
     if args.json:
         try:

@@ -73,17 +73,6 @@ def parse_shape(text: str) -> tuple[int, int]:
     return height, width
 
 
-def _check_data(data_dir: Path) -> tuple[Path, Path | None]:
-    """(images folder, COCO annotations or None) of a --check folder."""
-    from ..media import image_files
-
-    folder = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
-    if not folder.is_dir() or not image_files(folder):
-        raise LwposeError(f"--check {data_dir}: no images in {folder}")
-    annotations = sorted(data_dir.glob("*.json"))
-    return folder, annotations[0] if len(annotations) == 1 else None
-
-
 def run_convert(args: argparse.Namespace) -> int:
     shape = None if args.dynamic else parse_shape(args.shape)
     if args.calib_size < 1:
@@ -97,7 +86,11 @@ def run_convert(args: argparse.Namespace) -> int:
         raise LwposeError("--accuracy-control applies to --precision INT8 only")
     if not 0 <= args.max_drop < 1:
         raise LwposeError(f"--max-drop {args.max_drop}: must be in [0, 1)")
-    check = _check_data(args.check) if args.check else None
+    check = None
+    if args.check:
+        from ..eval.coco import coco_folder
+
+        check = coco_folder(args.check, "check", annotations_required=False)
     if check is not None and check[1] is None and args.precision == "INT8":
         raise LwposeError(f"--check {args.check}: INT8 needs one COCO annotations *.json there to compare AP")
 

@@ -33,3 +33,12 @@ def add_execution(parser: argparse.ArgumentParser, mode: str = "throughput") -> 
     parser.add_argument("--nireq", type=int, default=0,
                         help="infer requests in flight (default 0: one more than OpenVINO's optimal number)")
     parser.add_argument("--threads", type=int, default=0, help="OpenVINO inference threads (default 0: all cores)")
+
+
+def add_server(parser: argparse.ArgumentParser) -> None:
+    """``--server URL [URL ...]``: infer on KServe v2 servers instead of locally."""
+    parser.add_argument("--server", nargs="+", metavar="URL",
+                        help="infer on these KServe v2 servers (lwpose serve, OpenVINO Model Server, Triton) "
+                             "instead of locally, spreading the requests over them: grpc://HOST:PORT/MODEL or "
+                             "http://HOST:PORT/v2/models/MODEL; --mode and --threads then do not apply and "
+                             "--nireq bounds the requests in flight (default: 4 per server)")

@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     options.add_model(parser)
     options.add_height(parser)
     options.add_execution(parser)
+    options.add_server(parser)
     parser.add_argument("--out", default="runs/run", metavar="DIR",
                         help="output directory for <stream>.jsonl and <stream>.mp4 (default %(default)s)")
     parser.add_argument("--save-video", action="store_true",
@@ -102,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(args.model, args.sources, height=args.height, mode=args.mode, nireq=args.nireq,
                         threads=args.threads, track=not args.no_track, smooth=not args.no_smooth,
                         min_score=args.min_score, max_frames=args.max_frames, start=args.start,
-                        fps_limit=args.fps_limit, reconnect=args.reconnect, timeout=args.timeout)
+                        fps_limit=args.fps_limit, reconnect=args.reconnect, timeout=args.timeout,
+                        server=args.server)
     names = list(pipeline.streams)
     files: list[sinks.JsonLinesSink | sinks.VideoSink] = []
     bars = {n: tqdm(desc=n, total=None, unit="frame", position=i, dynamic_ncols=True,

@@ -53,6 +53,22 @@ class Dataset:
                    if a["category_id"] == self.category_id and a["num_keypoints"] > 0)
 
 
+def coco_folder(data_dir: Path, param: str, *, annotations_required: bool = True) -> tuple[Path, Path | None]:
+    """(images folder, annotations json) of a COCO-format folder: ``images/`` (or the folder
+    itself) and exactly one ``*.json`` (None when not required and not exactly one)."""
+    data_dir = Path(data_dir)
+    folder = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
+    if not folder.is_dir() or not media.image_files(folder):
+        raise LwposeError(f"{param} {data_dir}: no images in {folder}", param=param)
+    annotations = sorted(data_dir.glob("*.json"))
+    if len(annotations) == 1:
+        return folder, annotations[0]
+    if annotations_required:
+        raise LwposeError(f"{param} {data_dir}: expected one COCO annotations *.json, found {len(annotations)}",
+                          param=param)
+    return folder, None
+
+
 def load_dataset(images_dir: str | Path, annotations: str | Path) -> Dataset:
     """Read and check a COCO keypoint set; every problem is a LwposeError naming the file."""
     from pycocotools.coco import COCO

@@ -16,25 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..backends.openvino import OpenVINOBackend
-from ..errors import LwposeError
-from ..media import image_files, read_image
+from ..media import read_image
 from ..preprocess import Maps, fit, prepare
-from .coco import dataset_image, evaluate_dataset, load_dataset
+from .coco import coco_folder, dataset_image, evaluate_dataset, load_dataset
 from .predict import Predictor
-
-
-def coco_folder(data_dir: Path, param: str) -> tuple[Path, Path]:
-    """(images folder, annotations json) of a COCO-format folder: ``images/`` (or the folder
-    itself) and exactly one ``*.json``."""
-    data_dir = Path(data_dir)
-    folder = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
-    if not folder.is_dir() or not image_files(folder):
-        raise LwposeError(f"{param} {data_dir}: no images in {folder}", param=param)
-    annotations = sorted(data_dir.glob("*.json"))
-    if len(annotations) != 1:
-        raise LwposeError(f"{param} {data_dir}: expected one COCO annotations *.json, found {len(annotations)}",
-                          param=param)
-    return folder, annotations[0]
 
 
 @dataclass

@@ -3,9 +3,10 @@
 The backend serves every aspect ratio at the model's input height (OpenVINO: one compiled model
 with a dynamic width and one infer queue, as fast as a static shape within measurement noise on
 CPU, see docs/performance.md). Callers submit BGR frames from their own threads; a frame is
-resized once (``PoseModel.prepare``) and handed to ``backend.submit`` once one of the backend's
-``capacity`` requests is free. The completion callback groups the maps into people (the Cython
-grouping releases the GIL), then results go
+resized once (:meth:`AsyncEngine.prepare`, which callers may run ahead of time, e.g. while every
+request is busy) and handed to ``backend.submit``, whose ``capacity`` requests are the only
+bound on the frames in flight (it blocks, or refuses for ``try_submit``). The completion
+callback groups the maps into people (the Cython grouping releases the GIL), then results go
 through a per-stream reorder buffer so that each stream's tracker, smoother and ``on_result``
 see its frames in submission order.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ..pose import Person
@@ -39,25 +41,38 @@ class Result:
     frame: np.ndarray  # the original BGR frame
     people: list[Person]  # image pixels; tracked and smoothed when enabled
     meta: Any  # caller data (e.g. a ROS header), passed through
-    #: seconds: "prepare" (resize), "queue" (wait for a free request), "infer", "decode"
-    #: (grouping), "track" (tracking + smoothing), "total" (submit → delivery)
+    #: seconds: "prepare" (resize), "queue" (prepared → request started: read-ahead and the wait for
+    #: a free request), "infer", "decode" (grouping), "track" (tracking + smoothing), "total"
+    #: (prepare started → delivery: the image-to-result latency)
     timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
+class Prepared:
+    """A frame resized for the network (:meth:`AsyncEngine.prepare`), ready to submit."""
+
+    frame: np.ndarray  # the original BGR frame
+    tensor: np.ndarray  # (1, H, W, 3) u8 network input
+    scale: float  # image pixels -> network-input pixels
+    t_prepare: float  # perf_counter when preparing started (the start of the frame's latency)
+    prepare_time: float  # seconds
+
+
 class _Job:
     """What travels with a request: the frame and its bookkeeping."""
 
-    stream: "_Stream"
-    index: int
-    number: int
-    timestamp: float
-    frame: np.ndarray
-    meta: Any
-    scale: float
-    t_submit: float
-    timings: dict[str, float]
-    t_started: float = 0.0
+    __slots__ = ("stream", "index", "number", "timestamp", "meta", "prepared", "timings", "t_started")
+
+    def __init__(self, stream: "_Stream", index: int, number: int, timestamp: float, meta: Any,
+                 prepared: Prepared) -> None:
+        self.stream = stream
+        self.index = index
+        self.number = number
+        self.timestamp = timestamp
+        self.meta = meta
+        self.prepared = prepared
+        self.timings = {"prepare": prepared.prepare_time}
+        self.t_started = 0.0
 
 
 class _Stream:
@@ -78,9 +93,10 @@ class _Stream:
         self.next_index = 0
         self.drops = 0
         self.failures = 0  # frames that failed in the backend or in grouping, dropped
-        self.count_lock = threading.Lock()  # next_index and drops: never held for long
+        self.count_lock = threading.Lock()  # drops and failures
+        self.submit_lock = threading.Lock()  # next_index: frames get indices in the order they start
         self.next_delivery = 0
-        self.pending: dict[int, tuple[Result | None, float]] = {}  # index -> (result, submit time)
+        self.pending: dict[int, tuple[Result | None, float]] = {}  # index -> (result or None if dropped, t_prepare)
         self.lock = threading.Lock()  # the reorder buffer and delivery, in order
 
 
@@ -89,7 +105,7 @@ class AsyncEngine:
 
     Args:
         model: the runtime model; its backend runs the network with up to ``backend.capacity``
-            requests in flight.
+            requests in flight (the engine adds no bound of its own).
         track: give people track ids (``lwpose.track.Tracker``, one per stream).
         smooth: One Euro smoothing of tracked keypoints (``lwpose.smooth.PoseSmoother``).
         min_score: people with a lower score are left out.
@@ -105,11 +121,12 @@ class AsyncEngine:
         self.track = track
         self.smooth = smooth
         self.min_score = min_score
+        configure_threads()
         model.compile()
         self.nireq = self.backend.capacity
-        # requests not yet claimed by a submit; released once a result is delivered, so "queue"
-        # time is the wait for a request and a submit never blocks inside the backend
-        self._free = threading.Semaphore(self.nireq)
+        # requests started and not finished: lets try_submit refuse before resizing a frame
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         self._streams: dict[str, _Stream] = {}
         self._streams_lock = threading.Lock()
         self._closed = False
@@ -140,125 +157,155 @@ class AsyncEngine:
             raise ValueError(f"unknown stream {name!r}; call add_stream first") from None
 
     # -- submission ------------------------------------------------------------------------
-    def submit(self, stream: str, frame: np.ndarray, timestamp: float, meta: Any = None,
-               number: int | None = None) -> int:
-        """Queue a frame, blocking while all requests are busy; returns its index in the stream.
-        ``number`` is its frame number in the source (default: the index). A frame that cannot be
-        inferred (:func:`lwpose.preprocess.check_frame_size`) raises LwposeError and is not queued."""
+    def prepare(self, frame: np.ndarray) -> Prepared:
+        """Resize a BGR frame for the network (any thread, any time before submitting it). A frame
+        that cannot be inferred (:func:`lwpose.preprocess.check_frame_size`) raises LwposeError."""
         t0 = time.perf_counter()
+        tensor, scale = self.model.prepare(frame)
+        return Prepared(frame, tensor, scale, t0, time.perf_counter() - t0)
+
+    def submit(self, stream: str, frame: np.ndarray | Prepared, timestamp: float, meta: Any = None,
+               number: int | None = None) -> int:
+        """Queue a frame (or a :class:`Prepared` one), blocking while all requests are busy;
+        returns its index in the stream. ``number`` is its frame number in the source (default:
+        the index). A frame that cannot be inferred raises LwposeError and is not queued."""
         st = self._stream(stream)
         self._check_open()
-        tensor, scale = self.model.prepare(frame)
-        t1 = time.perf_counter()
-        self._free.acquire()
-        return self._start(st, frame, timestamp, meta, number, tensor, scale, t0, {"prepare": t1 - t0})
+        prepared = frame if isinstance(frame, Prepared) else self.prepare(frame)
+        index = self._start(st, prepared, timestamp, meta, number, block=True)
+        assert index is not None
+        return index
 
-    def try_submit(self, stream: str, frame: np.ndarray, timestamp: float, meta: Any = None,
+    def try_submit(self, stream: str, frame: np.ndarray | Prepared, timestamp: float, meta: Any = None,
                    number: int | None = None) -> int | None:
         """Queue a frame if a request is free, else count a drop and return None (live sources)."""
-        t0 = time.perf_counter()
         st = self._stream(stream)
         self._check_open()
-        if not self._free.acquire(blocking=False):
+        index = None
+        if self._in_flight < self.nireq:  # else refuse without resizing the frame
+            prepared = frame if isinstance(frame, Prepared) else self.prepare(frame)
+            index = self._start(st, prepared, timestamp, meta, number, block=False)
+        if index is None:
             with st.count_lock:
                 st.drops += 1
-            return None
-        try:
-            tensor, scale = self.model.prepare(frame)
-        except BaseException:
-            self._free.release()
-            raise
-        t1 = time.perf_counter()
-        return self._start(st, frame, timestamp, meta, number, tensor, scale, t0, {"prepare": t1 - t0})
+        return index
 
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the engine is closed")
 
-    def _start(self, st: _Stream, frame: np.ndarray, timestamp: float, meta: Any, number: int | None,
-               tensor: np.ndarray, scale: float, t_submit: float, timings: dict[str, float]) -> int:
-        if self._closed:  # close() ran while the caller held or waited for this request
-            self._free.release()
-            raise RuntimeError("the engine is closed")
-        with st.count_lock:
+    def _start(self, st: _Stream, prepared: Prepared, timestamp: float, meta: Any, number: int | None,
+               *, block: bool) -> int | None:
+        """Hand a prepared frame to the backend; its index, or None when ``block`` is False and no
+        request is free. A backend error drops this frame only (logged, counted)."""
+        with st.submit_lock:  # the stream's indices follow the order its frames start in
             index = st.next_index
-            st.next_index += 1
-        job = _Job(st, index, index if number is None else number, timestamp, frame, meta, scale, t_submit, timings)
-        job.t_started = time.perf_counter()
-        timings["queue"] = job.t_started - t_submit - timings["prepare"]
-        try:
-            self.backend.submit(tensor, partial(self._on_done, job))
-        except Exception as exc:  # noqa: BLE001 - e.g. an allocation error: drop this frame only
-            log.warning("stream %s: frame %d dropped: %s", st.name, job.number, exc)
-            with st.count_lock:
-                st.failures += 1
-            self._free.release()
+            job = _Job(st, index, index if number is None else number, timestamp, meta, prepared)
+            with self._in_flight_lock:
+                self._in_flight += 1
+            t0 = job.t_started = time.perf_counter()
+            ready = prepared.t_prepare + prepared.prepare_time
+            job.timings["queue"] = t0 - ready  # then the wait for a request too, unless the callback already ran
+            try:
+                started = self.backend.submit(prepared.tensor, partial(self._on_done, job), block=block)
+            except Exception as exc:  # noqa: BLE001 - e.g. an allocation error: drop this frame only
+                log.warning("stream %s: frame %d dropped: %s", st.name, job.number, exc)
+                with st.count_lock:
+                    st.failures += 1
+                started = None
+            except BaseException:
+                self._finished()
+                raise
+            if started is False:
+                self._finished()
+                return None
+            st.next_index = index + 1
+            if started and "infer" not in job.timings:
+                t1 = time.perf_counter()
+                job.timings["queue"] = t1 - ready
+                job.t_started = t1
+        if started is None:
+            self._finished()
             self._deliver(st, index, None)  # keep the stream's order going
-        except BaseException:
-            self._free.release()
-            self._deliver(st, index, None)
-            raise
         return index
+
+    def _finished(self) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
 
     # -- completion ------------------------------------------------------------------------
     def _on_done(self, job: _Job, outputs: tuple[np.ndarray, np.ndarray] | None, error: BaseException | None) -> None:
         """Backend callback: group, then deliver in order. Never raises into the backend; a frame
         that failed (an allocation error, NaN maps...) is logged and dropped."""
         result = None
+        st = job.stream
+        prepared = job.prepared
         try:
             t0 = time.perf_counter()
-            timings = job.timings
-            timings["infer"] = t0 - job.t_started
             if error is not None:
                 raise error
-            people = self.model.people(Maps(*outputs, job.scale))  # in place, no copy
+            people = self.model.people(Maps(outputs[0], outputs[1], prepared.scale))  # in place, no copy
             if self.min_score > 0:
                 people = [p for p in people if p.score >= self.min_score]
+            timings = job.timings
+            timings["infer"] = t0 - job.t_started
             timings["decode"] = time.perf_counter() - t0
-            result = Result(job.stream.name, job.index, job.number, job.timestamp, job.frame, people, job.meta, timings)
+            result = Result(st.name, job.index, job.number, job.timestamp, prepared.frame, people, job.meta, timings)
         except Exception as exc:  # noqa: BLE001 - one failed frame never stops its stream or the others
-            log.warning("stream %s: frame %d dropped: %s", job.stream.name, job.number, exc)
-            with job.stream.count_lock:
-                job.stream.failures += 1
+            log.warning("stream %s: frame %d dropped: %s", st.name, job.number, exc)
+            with st.count_lock:
+                st.failures += 1
         try:
-            self._deliver(job.stream, job.index, result, job.t_submit)
+            self._deliver(st, job.index, result, prepared.t_prepare)
         finally:
-            self._free.release()
+            self._finished()
 
-    def _deliver(self, st: _Stream, index: int, result: Result | None, t_submit: float = 0.0) -> None:
+    def _deliver(self, st: _Stream, index: int, result: Result | None, t_origin: float = 0.0) -> None:
         """Put a result in the stream's reorder buffer and hand out every result now in order."""
         with st.lock:
-            st.pending[index] = (result, t_submit)
-            while st.next_delivery in st.pending:
-                ready, submitted = st.pending.pop(st.next_delivery)
+            if index != st.next_delivery:  # an earlier frame is still in flight
+                st.pending[index] = (result, t_origin)
+                return
+            ready: Result | None = result
+            while True:
                 st.next_delivery += 1
-                if ready is None:
-                    continue
-                try:
-                    t0 = time.perf_counter()
-                    if st.tracker is not None:
-                        ready.people = st.tracker.update(ready.people, ready.timestamp)
-                    if st.smoother is not None:
-                        ready.people = st.smoother.update(ready.people, ready.timestamp)
-                    t1 = time.perf_counter()
-                    ready.timings["track"] = t1 - t0
-                    ready.timings["total"] = t1 - submitted
-                    st.on_result(ready)
-                except Exception:  # noqa: BLE001 - a failing consumer must not stop the stream
-                    log.exception("stream %s: delivering frame %d failed", st.name, ready.index)
+                if ready is not None:
+                    self._hand_out(st, ready, t_origin)
+                if st.next_delivery not in st.pending:
+                    return
+                ready, t_origin = st.pending.pop(st.next_delivery)
+
+    @staticmethod
+    def _hand_out(st: _Stream, result: Result, t_origin: float) -> None:
+        """Track, smooth and give one result to the stream's ``on_result`` (in frame order)."""
+        try:
+            t0 = time.perf_counter()
+            if st.tracker is not None:
+                result.people = st.tracker.update(result.people, result.timestamp)
+            if st.smoother is not None:
+                result.people = st.smoother.update(result.people, result.timestamp)
+            t1 = time.perf_counter()
+            result.timings["track"] = t1 - t0
+            result.timings["total"] = t1 - t_origin
+            st.on_result(result)
+        except Exception:  # noqa: BLE001 - a failing consumer must not stop the stream
+            log.exception("stream %s: delivering frame %d failed", st.name, result.index)
 
     # -- shutdown --------------------------------------------------------------------------
     def close(self) -> None:
         """Refuse new frames, wait for the in-flight ones and deliver their results. Idempotent."""
         self._closed = True
         self.backend.wait()
-        for _ in range(self.nireq):  # every callback has finished once all requests are free again
-            self._free.acquire()
-        for _ in range(self.nireq):
-            self._free.release()
 
     def __enter__(self) -> "AsyncEngine":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def configure_threads() -> None:
+    """One OpenCV thread per caller: frames are resized on the readers' threads, in parallel with
+    inference, which keeps every core busy; OpenCV's own thread pool would only compete with it
+    (docs/performance.md)."""
+    cv2.setNumThreads(1)

@@ -1,10 +1,11 @@
 """``Pipeline``: several sources through one :class:`AsyncEngine`, as a Python iterator or
 :meth:`Pipeline.run` into sinks (``lwpose run`` is a thin command line over the latter).
 
-Each source gets a reader thread that feeds the shared engine: files block when every request
-is busy (no frame is lost), live sources drop the frame instead (the next one read is newer).
-Results come back to the iterating thread through one bounded queue, each stream in frame
-order; a slow consumer therefore slows the readers down instead of piling frames up.
+Each source gets a reader thread that feeds the shared engine: it decodes and resizes the next
+frame while every request is busy, then files wait for a free request (no frame is lost) and
+live sources drop the frame instead (the next one read is newer). Results come back to the
+iterating thread through one bounded queue, each stream in frame order; a slow consumer therefore
+slows the readers down instead of piling frames up.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 from ..errors import LwposeError
 from ..pose import Person
 from ..runtime import PoseModel
+from ..store import DEFAULT_MODEL
 from .engine import AsyncEngine, Result
 from .sinks import Sink
 from .sources import NETWORK_TIMEOUT, Source, SourceError, open_source, stream_names
@@ -89,7 +91,12 @@ class Pipeline:
     Args:
         model: a :class:`PoseModel` (its backend's capacity bounds the frames in flight), or a
             model name / directory / ``.xml`` for a new one built with ``height``, ``mode``,
-            ``nireq`` (requests in flight, 0 = OpenVINO's optimal number + 1) and ``threads``.
+            ``nireq`` (requests in flight, 0 = OpenVINO's optimal number + 1) and ``threads``
+            (None: the default store model).
+        server: KServe v2 URLs (``grpc://HOST:PORT/MODEL``, ``http://HOST:PORT/v2/models/MODEL``):
+            infer there instead, spreading the requests over them (a :class:`KServeBackend`;
+            ``nireq``: requests in flight, 0 = 4 per server; ``model`` is then not used). LwposeError
+            naming them when none is up.
         sources: video files, image folders or globs, camera indices (``0``, ``/dev/video0``),
             network URLs (``rtsp://``, ``http://``), or :class:`Source` objects.
         names: stream names (default: derived from the sources, unique).
@@ -106,11 +113,11 @@ class Pipeline:
         buffer: results waiting for the consumer before the readers are slowed down.
     """
 
-    def __init__(self, model: PoseModel | str | Path, sources: Sequence[str | Path | Source] | str | Path, *,
+    def __init__(self, model: PoseModel | str | Path | None, sources: Sequence[str | Path | Source] | str | Path, *,
                  names: Sequence[str] | None = None, height: int = 256, mode: str = "throughput", nireq: int = 0,
                  threads: int = 0, track: bool = True, smooth: bool = True, min_score: float = 0.0,
                  max_frames: int = 0, start: int = 0, fps_limit: float = 0.0, reconnect: int = DEFAULT_RECONNECT,
-                 timeout: float = NETWORK_TIMEOUT, buffer: int = 8) -> None:
+                 timeout: float = NETWORK_TIMEOUT, buffer: int = 8, server: Sequence[str] | None = None) -> None:
         if isinstance(sources, (str, Path, Source)):
             sources = [sources]
         srcs = [s if isinstance(s, Source) else open_source(str(s), timeout) for s in sources]
@@ -119,10 +126,22 @@ class Pipeline:
         names = list(names) if names is not None else stream_names([s.spec for s in srcs])
         if len(names) != len(srcs) or len(set(names)) != len(names):
             raise ValueError("names must be unique, one per source")
-        if not isinstance(model, PoseModel):
-            model = PoseModel(model, height=height, mode=mode, nireq=nireq, threads=threads)
+        self._owns_model = not isinstance(model, PoseModel)  # closed with the pipeline
+        if server:
+            if isinstance(model, PoseModel):
+                raise ValueError("pass either a PoseModel or server URLs, not both")
+            from ..backends.kserve import KServeBackend
+
+            model = PoseModel(height=height, backend=KServeBackend(list(server), capacity=nireq))
+        elif not isinstance(model, PoseModel):
+            model = PoseModel(model or DEFAULT_MODEL, height=height, mode=mode, nireq=nireq, threads=threads)
         self.model = model
-        self.engine = AsyncEngine(model, track=track, smooth=smooth, min_score=min_score)
+        try:
+            self.engine = AsyncEngine(model, track=track, smooth=smooth, min_score=min_score)
+        except BaseException:
+            if server:
+                model.close()
+            raise
         self.streams = {n: StreamInfo(n, s, max_frames=max_frames) for n, s in zip(names, srcs)}
         for info in self.streams.values():
             independent = info.source.independent
@@ -132,7 +151,9 @@ class Pipeline:
         self.start = start
         self.fps_limit = fps_limit
         self.reconnect = reconnect
-        self._out: queue.Queue = queue.Queue(maxsize=max(1, buffer))
+        # results for the consumer: a C-level queue (cheap hand-offs) bounded by a semaphore
+        self._out: queue.SimpleQueue = queue.SimpleQueue()
+        self._room = threading.Semaphore(max(1, buffer))
         self._stop = threading.Event()
         self._stop_time = 0.0
         self._abandoned = False
@@ -196,6 +217,7 @@ class Pipeline:
                 if item is _DONE:
                     self._finished = True
                     break
+                self._room.release()
                 yield item
         finally:
             self.close()
@@ -212,12 +234,14 @@ class Pipeline:
         """Stop, discard undelivered results, wait for the threads. Idempotent."""
         self.stop()
         if self._supervisor is None:
-            self.engine.close()
+            self._close_engine()
             return
         self._abandoned = True
         while not self._finished:
             if self._out.get() is _DONE:
                 self._finished = True
+            else:
+                self._room.release()
         self._supervisor.join()
 
     def __enter__(self) -> "Pipeline":
@@ -233,9 +257,9 @@ class Pipeline:
     # -- threads ---------------------------------------------------------------------------
     def _launch(self) -> None:
         for info in self.streams.values():
-            t = threading.Thread(target=self._read, args=(info,), name=f"lwpose-read-{info.name}", daemon=True)
-            self._readers.append(t)
-            t.start()
+            reader = threading.Thread(target=self._read, args=(info,), name=f"lwpose-read-{info.name}", daemon=True)
+            self._readers.append(reader)
+            reader.start()
         self._supervisor = threading.Thread(target=self._supervise, name="lwpose-supervisor", daemon=True)
         self._supervisor.start()
 
@@ -248,7 +272,7 @@ class Pipeline:
                     if self._stop.is_set() and time.monotonic() - self._stop_time > STOP_GRACE:
                         log.warning("stream %s did not stop in time; closing without it", info.name)
                         break
-            self.engine.close()
+            self._close_engine()
         finally:
             for info in self.streams.values():  # a reader left behind: it ends with the run
                 if info.status in ("pending", "running"):
@@ -256,16 +280,19 @@ class Pipeline:
             self._abandoned = True  # a late frame of a stuck reader has nobody to go to
             self._out.put(_DONE)
 
+    def _close_engine(self) -> None:
+        self.engine.close()
+        if self._owns_model:
+            self.model.close()
+
     def _on_result(self, result: Result) -> None:
         info = self.streams[result.stream]
         info.delivered += 1
         info.people += len(result.people)
         while not self._abandoned:
-            try:
-                self._out.put(result, timeout=0.1)
+            if self._room.acquire(timeout=0.1):
+                self._out.put(result)
                 return
-            except queue.Full:
-                continue
 
     def _open_first(self, info: StreamInfo) -> bool:
         """The stream's first open; False if the pipeline stopped first. A network stream waits
@@ -283,7 +310,7 @@ class Pipeline:
             self._opened[info.name].set()
 
     def _read(self, info: StreamInfo) -> None:
-        """Reader thread of one stream: open, read, submit, reconnect when live."""
+        """Reader thread of one stream: open, read, prepare, submit, reconnect when live."""
         src = info.source
         try:
             if not self._open_first(info):
@@ -313,7 +340,7 @@ class Pipeline:
                         if self._stop.wait(due - now):
                             break
                     due = max(due + interval, time.monotonic())
-                try:
+                try:  # the frame is resized before waiting for a request (read-ahead of one frame)
                     if src.live:
                         if self.engine.try_submit(info.name, frame.image, frame.timestamp, frame.meta,
                                                   frame.number) is None:
