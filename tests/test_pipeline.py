@@ -237,6 +237,29 @@ def test_push_source_keeps_the_newest_frame_and_counts_drops() -> None:
     assert src.read() is None
 
 
+def test_pushed_frames_are_held_for_a_free_request_never_lost_unseen(pose_model, clips) -> None:
+    """Frames pushed faster than inference: each one is delivered, or counted as replaced by a
+    newer one while every request was busy; the last one pushed is always delivered (the newest
+    frame is held for a free request, not dropped). No timing is assumed: the push loop only
+    waits for the pipeline to take a frame now and then."""
+    cap = cv2.VideoCapture(str(clips["a"]))
+    images = [cap.read()[1] for _ in range(30)]
+    cap.release()
+    src = PushSource("cam")
+    pipeline = Pipeline(pose_model, [src], names=["cam"])
+    delivered: list[int] = []
+    consumer = threading.Thread(target=lambda: delivered.extend(r.number for r in pipeline.results()))
+    consumer.start()
+    for i, image in enumerate(images):
+        src.push(image, float(i))
+    src.end()
+    consumer.join(120)
+    info = pipeline.streams["cam"]
+    assert not consumer.is_alive() and info.status == "done"
+    assert delivered == sorted(delivered) and delivered[-1] == len(images) - 1
+    assert len(delivered) + src.dropped + info.drops == len(images) and info.drops == 0
+
+
 def test_pipeline_run_writes_every_result_to_its_sinks(pose_model, clips) -> None:
     class Collect:
         def __init__(self) -> None:

@@ -126,7 +126,7 @@ class AsyncEngine:
         self.nireq = self.backend.capacity
         # requests started and not finished: lets try_submit refuse before resizing a frame
         self._in_flight = 0
-        self._in_flight_lock = threading.Lock()
+        self._in_flight_lock = threading.Condition()  # notified when a request finishes
         self._streams: dict[str, _Stream] = {}
         self._streams_lock = threading.Lock()
         self._closed = False
@@ -232,6 +232,12 @@ class AsyncEngine:
     def _finished(self) -> None:
         with self._in_flight_lock:
             self._in_flight -= 1
+            self._in_flight_lock.notify_all()
+
+    def wait_free(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a free request; whether one is free."""
+        with self._in_flight_lock:
+            return self._in_flight_lock.wait_for(lambda: self._in_flight < self.nireq, timeout)
 
     # -- completion ------------------------------------------------------------------------
     def _on_done(self, job: _Job, outputs: tuple[np.ndarray, np.ndarray] | None, error: BaseException | None) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LwposeError
+from ..media import Frame
 from ..pose import Person
 from ..runtime import PoseModel
 from ..store import DEFAULT_MODEL
@@ -39,6 +40,8 @@ DEFAULT_RECONNECT = 3
 #: Longest wait between two reconnection attempts, seconds.
 MAX_BACKOFF = 8.0
 _DONE = object()
+#: Seconds between checks for a stop while a held live frame waits for a free request.
+HOLD_WAIT = 0.1
 
 
 @dataclass
@@ -342,9 +345,7 @@ class Pipeline:
                     due = max(due + interval, time.monotonic())
                 try:  # the frame is resized before waiting for a request (read-ahead of one frame)
                     if src.live:
-                        if self.engine.try_submit(info.name, frame.image, frame.timestamp, frame.meta,
-                                                  frame.number) is None:
-                            info.drops += 1
+                        if not self._submit_live(info, frame):
                             continue
                     else:
                         self.engine.submit(info.name, frame.image, frame.timestamp, frame.meta, frame.number)
@@ -362,6 +363,22 @@ class Pipeline:
             log.exception("stream %s failed", info.name)
         finally:
             src.close()
+
+    def _submit_live(self, info: StreamInfo, frame: Frame) -> bool:
+        """Submit a live frame if a request is free. While every request is busy, a source that
+        holds its newest frame (:class:`PushSource`) waits for one, swapping in any newer frame;
+        other live sources drop the frame, as their next read is newer. Whether it was submitted."""
+        src = info.source
+        if src.holds_newest:
+            while not self.engine.wait_free(HOLD_WAIT):
+                if self._stop.is_set():
+                    return False
+                frame = src.newer() or frame
+            frame = src.newer() or frame
+        if self.engine.try_submit(info.name, frame.image, frame.timestamp, frame.meta, frame.number) is None:
+            info.drops += 1
+            return False
+        return True
 
     def _reopen(self, info: StreamInfo, error: SourceError, attempts: int) -> int:
         """Reopen a live source with exponential backoff, counting on from ``attempts`` made since

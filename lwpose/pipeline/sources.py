@@ -42,6 +42,9 @@ class Source:
 
     #: live sources (cameras, network streams) drop stale frames and may reconnect.
     live = False
+    #: a live source that can hand over a newer frame without blocking (:meth:`newer`): while
+    #: every request is busy the pipeline keeps its newest frame instead of dropping it.
+    holds_newest = False
     #: frames are unrelated pictures (image folders): no tracking or smoothing across them.
     independent = False
     #: opened through FFmpeg's network protocols, whose opens hold a lock inside OpenCV that every
@@ -166,6 +169,11 @@ class VideoSource(Source):
     def length(self) -> int | None:
         return None if self.live else self._expected
 
+    def newer(self) -> Frame | None:
+        """A frame that arrived since the last read, without blocking (None: none, or this source
+        cannot tell; only sources with :attr:`holds_newest` return frames)."""
+        return None
+
 
 class ImageSource(Source):
     """Images of a folder (sorted by name) or of a glob pattern, as independent pictures
@@ -216,6 +224,7 @@ class PushSource(Source):
     picture. :meth:`end` finishes the stream once the frames pushed so far are read."""
 
     live = True
+    holds_newest = True
 
     def __init__(self, spec: str = "push", fps: float = 0.0) -> None:
         super().__init__(spec)
@@ -252,6 +261,14 @@ class PushSource(Source):
             self._cond.wait_for(lambda: self._latest is not None or self._ended or self._interrupted)
             frame, self._latest = self._latest, None
             return None if self._interrupted else frame
+
+    def newer(self) -> Frame | None:
+        """The frame pushed since the last read, if any; the frame the caller holds counts as dropped."""
+        with self._cond:
+            frame, self._latest = self._latest, None
+            if frame is not None:
+                self.dropped += 1
+            return frame
 
     def interrupt(self) -> None:
         with self._cond:

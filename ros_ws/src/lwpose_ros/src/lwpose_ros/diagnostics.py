@@ -1,7 +1,7 @@
 """``/diagnostics``: one ``diagnostic_msgs/DiagnosticStatus`` per camera, published periodically.
 
-Each camera's :class:`CameraStats` counts input frames (callbacks), drops and rejected frames,
-and, as a sink, processed frames and their latency (image stamp to publication). Status WARN
+Each camera's :class:`CameraStats` counts input frames (callbacks) and rejected messages, adds
+the frames the scheduler dropped or failed, and, as a sink, records processed frames and their latency (image stamp to publication). Status WARN
 when the camera is silent (no image for ``SILENT_AFTER`` s, or none yet) or when processing
 falls behind (fewer than ``MIN_PROCESSED_RATIO`` of the input frames processed over the window).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,11 +26,15 @@ MIN_PROCESSED_RATIO = 0.5  # processed / input frames below this is "falling beh
 
 
 class CameraStats:
-    """Counters and recent history of one camera; a sink recording each published result."""
+    """Counters and recent history of one camera; a sink recording each published result.
 
-    def __init__(self, topic: str) -> None:
+    ``scheduled()`` gives the frames the scheduler dropped (a newer frame came first, or every
+    request was busy) and those it could not process (refused or failed in inference)."""
+
+    def __init__(self, topic: str, scheduled: Callable[[], tuple[int, int]]) -> None:
         self.topic = topic
-        self.received = self.processed = self.dropped = self.rejected = 0
+        self.scheduled = scheduled
+        self.received = self.processed = self.unusable = 0
         self._inputs: deque[float] = deque()
         self._outputs: deque[tuple[float, float]] = deque()  # (monotonic time, latency s)
         self._last_input: float | None = None
@@ -42,13 +47,18 @@ class CameraStats:
             self._last_input = now
             self._inputs.append(now)
 
-    def on_drop(self) -> None:
-        with self._lock:
-            self.dropped += 1
-
     def on_reject(self) -> None:
+        """A message that could not be turned into a frame the model takes (warned about)."""
         with self._lock:
-            self.rejected += 1
+            self.unusable += 1
+
+    @property
+    def dropped(self) -> int:
+        return self.scheduled()[0]
+
+    @property
+    def rejected(self) -> int:
+        return self.unusable + self.scheduled()[1]
 
     def write(self, result: "Result") -> None:
         stamp = result.meta.header.stamp.to_sec()
@@ -70,8 +80,9 @@ class CameraStats:
                 self._outputs.popleft()
             inputs, latencies = len(self._inputs), [lat for _, lat in self._outputs]
             silent_for = None if self._last_input is None else now - self._last_input
-            counts = dict(received=self.received, processed=self.processed, dropped=self.dropped,
-                          rejected=self.rejected)
+            received, processed, unusable = self.received, self.processed, self.unusable
+        dropped, failed = self.scheduled()
+        counts = dict(received=received, processed=processed, dropped=dropped, rejected=unusable + failed)
         input_hz, processed_hz = inputs / WINDOW, len(latencies) / WINDOW
         p50, p95 = (np.percentile(latencies, [50, 95]) * 1000) if latencies else (float("nan"),) * 2
         if silent_for is None or silent_for > SILENT_AFTER:

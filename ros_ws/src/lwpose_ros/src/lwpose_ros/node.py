@@ -1,24 +1,26 @@
 """``pose_node``: multi-person pose estimation on one or several ROS cameras (see docs/ros.md).
 
-One :class:`lwpose.pipeline.engine.AsyncEngine` (one compiled model, one async infer queue) serves
-every camera, exactly as ``lwpose run`` does. Subscriber callbacks only convert the image and
-park it as the camera's pending frame (a newer frame replaces it and counts as a drop); one
-submitter thread hands pending frames to the engine with ``try_submit`` whenever a request is
-free, round-robin over cameras, so the newest frame of each camera is always the next processed.
-Results are published from the engine's result callback.
+Each camera is a :class:`lwpose.pipeline.sources.PushSource` of one
+:class:`lwpose.pipeline.Pipeline` (one compiled model, one async infer queue), exactly the
+newest-frame scheduler of ``lwpose run``. Subscriber callbacks only convert the image and push
+it (a newer frame replaces one not yet read: a drop); one publishing thread takes the results of
+every camera from the pipeline, fills their 3D side and hands them to the camera's sinks.
 """
 from __future__ import annotations
 
 import threading
 import time
 import traceback
-from functools import partial
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import message_filters
 import numpy as np
 import rospy
 from lwpose.errors import LwposeError
+from lwpose.pipeline import Pipeline
+from lwpose.pipeline.sources import PushSource
+from lwpose.preprocess import check_frame_size
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -29,12 +31,11 @@ from .params import Params
 from .sinks_lwpose import LwposeSink
 
 if TYPE_CHECKING:
-    from lwpose.pipeline.engine import AsyncEngine, Result
+    from lwpose.pipeline.engine import Result
+    from lwpose.runtime import PoseModel
 
 WARN_PERIOD = 5.0  # seconds between two identical warnings about one topic
 SYNC_WATCHDOG = 2.0  # seconds of images without synchronised depth before warning
-RETRY_WAIT = 0.002  # seconds the submitter waits for a free request before retrying
-MAX_ASPECT = 8.0  # longer side / shorter side of an image the model is given (else dropped)
 
 
 class Warnings:
@@ -55,20 +56,22 @@ class Warnings:
 
 
 class Camera:
-    """One camera namespace: its subscriptions, sinks, pending frame and statistics."""
+    """One camera namespace: its subscriptions, pipeline source, sinks and statistics.
 
-    def __init__(self, name: str, params: Params, offer, warn: Warnings, sinks: list[Sink]) -> None:
+    ``scheduled(camera)`` gives the frames the pipeline dropped and failed for it (diagnostics)."""
+
+    def __init__(self, name: str, params: Params, warn: Warnings, sinks: list[Sink],
+                 scheduled: Callable[["Camera"], tuple[int, int]]) -> None:
         self.name = name or "camera"
         self.params = params
-        self._offer = offer
         self._warn = warn
         ns = f"{name}/" if name else ""
         self.ns = ns
         self.image_topic = rospy.resolve_name(ns + ("image/compressed" if params.transport == "compressed" else "image"))
         self.depth_topic = rospy.resolve_name(ns + ("points" if params.depth_source == "points" else "depth"))
         self.info_topic = rospy.resolve_name(ns + "camera_info")
-        self.pending: Frame | None = None
-        self.stats = CameraStats(self.image_topic)
+        self.source = PushSource(self.image_topic)
+        self.stats = CameraStats(self.image_topic, lambda: scheduled(self))
         self.sinks: list[Sink] = [LwposeSink(ns), *sinks, self.stats]
         self.unmatched_since: float | None = None  # first image since depth last matched one
         self._subscribe()
@@ -99,25 +102,29 @@ class Camera:
             self._warn(self.image_topic, str(exc))
             self.stats.on_reject()
             return None
-        h, w = image.shape[:2]
-        if max(h, w) > MAX_ASPECT * min(h, w):
-            self._warn(self.image_topic, f"image {w}x{h} is too elongated for the model (sides more than "
-                                         f"{MAX_ASPECT:g} times apart); frame dropped")
+        try:
+            check_frame_size(*image.shape[:2])
+        except LwposeError as exc:
+            self._warn(self.image_topic, f"{exc}; frame dropped")
             self.stats.on_reject()
             return None
         return image
+
+    def _push(self, frame: Frame) -> None:
+        """Hand a frame to the pipeline (stamped with its header, or now without one)."""
+        self.source.push(frame.image, frame.header.stamp.to_sec() or time.time(), frame)
 
     def _on_image(self, msg) -> None:
         self.stats.on_input()
         image = self._convert(msg)
         if image is not None:
-            self._offer(self, Frame(image, msg.header))
+            self._push(Frame(image, msg.header))
 
     def _on_synced(self, msg, depth, info: CameraInfo | None = None) -> None:
         self.unmatched_since = None
         image = self._convert(msg)
         if image is not None:
-            self._offer(self, Frame(image, msg.header, depth, info))
+            self._push(Frame(image, msg.header, depth, info))
 
     def _check_synced(self, msg) -> None:
         self.stats.on_input()
@@ -155,15 +162,11 @@ class Camera:
 
 
 class PoseNode:
-    """The node: cameras sharing one engine, a submitter thread and the publishing callbacks."""
+    """The node: cameras as sources of one pipeline, a publishing thread, diagnostics."""
 
-    def __init__(self, params: Params, engine: "AsyncEngine") -> None:
+    def __init__(self, params: Params, model: "PoseModel") -> None:
         self.params = params
-        self.engine = engine
         self.warn = Warnings()
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._next = 0
         names = params.cameras or [""]
         self.target = transform.TargetFrame(params.target_frame, self.warn) if params.target_frame else None
         self.shared: list[Sink] = []
@@ -171,16 +174,20 @@ class PoseNode:
             from .sinks_hri import HriSink
 
             self.shared.append(HriSink([n or "camera" for n in names]))
-        self.cameras = [Camera(name, params, self._offer, self.warn, self._sinks(k, len(names), name))
+        self.cameras = [Camera(name, params, self.warn, self._sinks(k, len(names), name), self._scheduled)
                         for k, name in enumerate(names)]
-        for cam in self.cameras:
-            engine.add_stream(cam.name, partial(self._publish, cam))
-        backend = engine.model.backend
+        self._by_stream = {cam.name: cam for cam in self.cameras}
+        self.pipeline = Pipeline(model, [cam.source for cam in self.cameras], names=list(self._by_stream),
+                                 track=params.track, smooth=params.smooth, min_score=params.min_score)
+        self._failed = {cam.name: 0 for cam in self.cameras}  # failures already warned about
+        self._closed = False
+        backend = model.backend
         self.diagnostics = DiagnosticsPublisher(
             rospy.get_name(), {cam.name: cam.stats for cam in self.cameras},
             {"model": str(getattr(backend, "path", backend.name)), "precision": backend.precision,
              "input height": str(params.height), "mode": params.mode}, params.diagnostics_period)
-        self._thread = threading.Thread(target=self._submit_loop, name="lwpose-submit", daemon=True)
+        self._failure_timer = rospy.Timer(rospy.Duration(WARN_PERIOD), self._report_failures)
+        self._thread = threading.Thread(target=self._publish_loop, name="lwpose-publish", daemon=True)
         self._thread.start()
 
     def _sinks(self, k: int, n: int, name: str) -> list[Sink]:
@@ -193,53 +200,31 @@ class PoseNode:
             sinks += [PeopleSink(ns), DetectedPersonsSink(ns, offset=k, step=n)]
         return sinks
 
-    def _offer(self, cam: Camera, frame: Frame) -> None:
-        """Make ``frame`` the camera's pending frame; a frame it replaces is dropped."""
-        with self._cond:
-            if self._stopping:
-                return
-            if cam.pending is not None:
-                cam.stats.on_drop()
-            cam.pending = frame
-            self._cond.notify_all()
+    def _scheduled(self, cam: Camera) -> tuple[int, int]:
+        """Frames of ``cam`` the pipeline dropped (a newer one came first, or every request was
+        busy) and failed (refused or failed in inference)."""
+        info = self.pipeline.streams[cam.name]
+        return cam.source.dropped + info.drops, info.rejected + self.pipeline.engine.failures(cam.name)
 
-    def _take(self) -> tuple[Camera, Frame] | None:
-        """The next pending frame, round-robin over cameras; None once stopping."""
-        with self._cond:
-            while not self._stopping:
-                n = len(self.cameras)
-                for k in range(n):
-                    cam = self.cameras[(self._next + k) % n]
-                    if cam.pending is not None:
-                        self._next = (self._next + k + 1) % n
-                        frame, cam.pending = cam.pending, None
-                        return cam, frame
-                self._cond.wait()
-            return None
+    def _report_failures(self, _event=None) -> None:
+        """Warn (at most once per WARN_PERIOD per camera) about frames that failed in the pipeline;
+        each error is in the node's log file."""
+        for cam in self.cameras:
+            failed = self._scheduled(cam)[1]
+            if failed > self._failed[cam.name]:
+                rospy.logwarn(f"{cam.image_topic}: inference failed, {failed - self._failed[cam.name]} frame(s) "
+                              f"dropped (the errors are in the node's log file)")
+                self._failed[cam.name] = failed
 
-    def _submit_loop(self) -> None:
-        while (item := self._take()) is not None:
-            cam, frame = item
-            stamp = frame.header.stamp.to_sec() or time.time()
-            try:
-                index = self.engine.try_submit(cam.name, frame.image, stamp, frame)
-            except Exception as exc:  # noqa: BLE001 - drop this frame (a size that cannot be inferred...), keep serving
-                self.warn(cam.image_topic, f"inference failed, frame dropped: {str(exc) or type(exc).__name__}")
-                cam.stats.on_reject()
-                continue
-            if index is not None:
-                continue
-            with self._cond:  # no free request: keep the frame unless a newer one came, then wait
-                if cam.pending is None:
-                    cam.pending = frame
-                else:
-                    cam.stats.on_drop()
-                self._cond.wait(RETRY_WAIT)
+    def _publish_loop(self) -> None:
+        """Publish every result of the pipeline until it has stopped and delivered its last one."""
+        for result in self.pipeline.results():
+            self._publish(self._by_stream[result.stream], result)
 
     def _publish(self, cam: Camera, result: "Result") -> None:
-        """Engine result callback: fill the frame's output side, then hand the result to every sink.
+        """Fill the frame's output side, then hand the result to every sink of its camera.
 
-        It never raises: an exception here would stop the engine for every camera."""
+        It never raises: an exception here would stop publishing for every camera."""
         try:
             self._locate(cam, result)
         except Exception:  # noqa: BLE001 - publish in 2D rather than not at all
@@ -254,8 +239,6 @@ class PoseNode:
             except Exception:  # noqa: BLE001 - report and keep serving the other sinks and frames
                 rospy.logerr_throttle(WARN_PERIOD, f"{cam.image_topic}: {type(sink).__name__} failed on frame "
                                                    f"{result.index}:\n{traceback.format_exc()}")
-        with self._cond:
-            self._cond.notify_all()
 
     def _locate(self, cam: Camera, result: "Result") -> None:
         """Fill the frame's output side: headers, 3D positions (in ``~target_frame`` if set), origin."""
@@ -275,24 +258,22 @@ class PoseNode:
 
     def close(self) -> None:
         """Stop taking frames, finish in-flight requests (their results are still published), log counts."""
-        with self._cond:
-            if self._stopping:
-                return
-            self._stopping = True
-            self._cond.notify_all()
+        if self._closed:
+            return
+        self._closed = True
+        self.pipeline.stop()
         self._thread.join()
+        self._failure_timer.shutdown()
+        self._report_failures()
         self.diagnostics.close()
-        self.engine.close()
         for cam in self.cameras:
             s = cam.stats
             rospy.loginfo(f"{cam.image_topic}: {s.processed} frames processed, {s.dropped} dropped, "
                           f"{s.rejected} rejected")
 
 
-def build_engine(params: Params) -> "AsyncEngine":
-    """The shared model (``~model``, or the KServe v2 servers of ``~server``) and an async engine
-    configured as ``lwpose run`` does."""
-    from lwpose.pipeline.engine import AsyncEngine
+def build_model(params: Params) -> "PoseModel":
+    """The shared model (``~model``, or the KServe v2 servers of ``~server``), compiled."""
     from lwpose.runtime import PoseModel
 
     backend = None
@@ -301,18 +282,19 @@ def build_engine(params: Params) -> "AsyncEngine":
 
         backend = KServeBackend(params.server)
     model = PoseModel(params.model, height=params.height, mode=params.mode, nireq=params.nireq, backend=backend)
-    return AsyncEngine(model, track=params.track, smooth=params.smooth, min_score=params.min_score)
+    model.compile()
+    return model
 
 
 def main() -> int:
     rospy.init_node("pose_estimator")
     try:
         params = Params.from_ros()
-        engine = build_engine(params)
+        model = build_model(params)
     except LwposeError as exc:
         rospy.logfatal(f"{rospy.get_name()}: {exc}")
         return 2
-    node = PoseNode(params, engine)
+    node = PoseNode(params, model)
     rospy.on_shutdown(node.close)
     names = ", ".join(cam.image_topic for cam in node.cameras)
     rospy.loginfo(f"pose estimation on {names} with {params.model} (height {params.height}, {params.mode})")
