@@ -11,6 +11,7 @@ same frames, never with counts read off one machine.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import time
@@ -201,6 +202,31 @@ def test_node_matches_the_in_process_reference(cams, frames, reference):
                      for ns in ("skeleton", "joints")}
     poses = cam.poses.stamped(last.header.stamp, ANSWER_TIMEOUT)
     assert len(poses.poses) == len(last.persons)
+
+
+@pytest.mark.numerics
+def test_server_parameter_infers_on_a_kserve_server(ros, frames, reference, ir_path, tmp_path):
+    """``~server``: the node sends its frames to an ``lwpose serve`` on 127.0.0.1 and finds the
+    people the in-process reference finds (the same network, as on the node's own CPU)."""
+    pytest.importorskip("tritonclient.grpc", reason="~server needs tritonclient (pip install 'lwpose[remote]')")
+    if importlib.util.find_spec("kserve") is None:
+        pytest.skip("lwpose serve needs kserve (pip install 'lwpose[serve]')")
+    from tests.serving import Served
+
+    served = Served(ir_path)
+    launch = None
+    try:
+        served.wait_ready()
+        launch = harness.roslaunch("lwpose_ros", "multi_camera.launch",
+                                   {"cameras": "[cam_remote]", "model": ir_path, "name": "remote",
+                                    "server": served.grpc}, ros["env"], tmp_path / "remote.log")
+        cam, stamps = Camera("/cam_remote/image", "/remote/cam_remote"), Stamps()
+        for answer, people in zip([cam.ask(image(f, stamps.next())) for f in frames[:4]], reference):
+            assert_same_people(answer, people)
+    finally:
+        if launch is not None:
+            launch.stop()
+        served.stop()
 
 
 def test_overlay_only_while_watched(cams, frames):
