@@ -68,10 +68,10 @@ demo: setup
 	$(LWPOSE) run samples/sample.mp4 --save-video --out runs/demo
 
 # pytest exits 5 when it collected no tests: a failure like any other non-zero status.
-# The torchrun test (marker ddp) runs in a pytest process of its own (tests/test_train_ddp.py says why).
+# The training tests (marker training) run in a pytest process of their own (tests/test_train_ddp.py says why).
 test: setup ros
-	$(PY) -m pytest -q -m "not ddp" $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m ddp
+	$(PY) -m pytest -q -m "not training" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m training
 
 test-fast: setup ros
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.training
 @pytest.mark.numerics
 def test_finetune_imported_ir_then_convert_and_run(ir_path: Path, coco_mini: Path, tmp_path: Path) -> None:
     threads = torch.get_num_threads()

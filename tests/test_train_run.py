@@ -12,7 +12,7 @@ import torch
 from lwpose.cli import main
 from lwpose.train.labels import prepare_labels
 
-pytestmark = pytest.mark.slow  # training runs (torch, DDP with torchrun)
+pytestmark = [pytest.mark.slow, pytest.mark.training]  # training runs (torch); see test_train_ddp.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_ITERATIONS = 30
