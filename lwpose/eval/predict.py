@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backends import Backend
 from ..errors import LwposeError
-from ..preprocess import Maps, prepare
+from ..preprocess import Maps, check_height, prepare
 from . import tta
 
 
@@ -25,8 +25,7 @@ class Predictor:
 
     def __init__(self, backend: Backend, height: int = 368, scales: tuple[float, ...] = (1.0,), flip: bool = False) -> None:
         stride = backend.stride
-        if height < stride or height % stride:
-            raise LwposeError(f"height must be a positive multiple of {stride}, not {height}", param="height")
+        check_height(height, stride)
         if not scales or any(s <= 0 for s in scales):
             raise LwposeError(f"scales must be positive numbers, not {list(scales)}", param="scales")
         heights = [max(stride, round(height * s / stride) * stride) for s in scales]
