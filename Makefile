@@ -38,8 +38,8 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install -q -e ".[train,convert,eval,remote,serve,dev]"
 	touch $@
 
-# The Cython grouping, built in this checkout (also when VENV is another checkout's venv).
-$(EXT_STAMP): $(STAMP) cython_ext/grouping.pyx
+# The Cython extensions (grouping, tracking), built in this checkout (also when VENV is another checkout's venv).
+$(EXT_STAMP): $(STAMP) cython_ext/grouping.pyx cython_ext/tracking.pyx
 	$(PY) setup.py -q build_ext --inplace
 	mkdir -p build && touch $@
 
@@ -84,4 +84,4 @@ bench: setup
 	$(PY) benchmarks/soak.py --json benchmarks/results/soak.json
 
 clean:
-	rm -rf build runs lwpose/decode/*.so cython_ext/*.c ros_ws/build ros_ws/devel
+	rm -rf build runs lwpose/decode/*.so lwpose/*.so cython_ext/*.c ros_ws/build ros_ws/devel

@@ -2,6 +2,9 @@
 
 A One Euro filter is a low-pass filter whose cutoff frequency rises with the signal's speed:
 still keypoints are smoothed hard (little jitter), fast ones lightly (little lag).
+
+``ReferencePoseSmoother`` is the numpy specification of pose smoothing; ``PoseSmoother`` is the
+Cython extension ``lwpose._tracking`` (identical output) when it is built, else the reference.
 """
 from __future__ import annotations
 
@@ -76,7 +79,7 @@ class _TrackState:
     frame: int  # update count when last seen
 
 
-class PoseSmoother:
+class ReferencePoseSmoother:
     """One Euro smoothing of the found keypoints (x, y) of each tracked person.
 
     People with ``track_id`` -1 pass through. A keypoint that was missing restarts its filter;
@@ -119,3 +122,9 @@ class PoseSmoother:
         for tid in [t for t, s in self._states.items() if self._frame - s.frame > self.max_age]:
             del self._states[tid]
         return out
+
+
+try:
+    from ._tracking import PoseSmoother
+except ImportError:  # extension not built
+    PoseSmoother = ReferencePoseSmoother

@@ -18,7 +18,9 @@ frames, or found only in pieces (a pair of legs, a head and shoulders). Hence:
 - a piece only continues a track seen in the previous frame, and never starts a track: unmatched
   pieces keep ``track_id`` -1, so that fragments do not create a stream of short-lived ids.
 
-The tracks live in a few arrays so that a frame costs a fixed number of numpy operations.
+``ReferenceTracker`` is the numpy specification (the tracks live in a few arrays, so a frame costs
+a fixed number of numpy operations); ``Tracker`` is the Cython extension ``lwpose._tracking``
+(C loops, same ids; built by ``setup.py``) when it is built, else the reference.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ _FAR = 1e9  # where missing keypoints are put: +FAR in tracks, -FAR in detection
 _ONES = np.ones(NUM_KEYPOINTS)
 
 
-class Tracker:
+class ReferenceTracker:
     """Assigns ``track_id`` to the people of consecutive frames of one stream.
 
     The defaults were tuned on a 10 frames/s street video (people 20-100 px tall, input height
@@ -184,3 +186,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = w * h
     union = _area(a)[:, None] + _area(b)[None] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+try:
+    from ._tracking import Tracker
+except ImportError:  # extension not built
+    Tracker = ReferenceTracker

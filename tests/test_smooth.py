@@ -4,9 +4,17 @@ from __future__ import annotations
 import numpy as np
 
 from lwpose.pose import NUM_KEYPOINTS, Person
-from lwpose.smooth import OneEuroFilter, PoseSmoother
+import pytest
+
+from lwpose.smooth import OneEuroFilter, PoseSmoother, ReferencePoseSmoother
 
 #: Keypoints spread like a person's, relative to the neck.
+@pytest.fixture(params=[ReferencePoseSmoother, PoseSmoother], ids=["reference", "built"])
+def make_smoother(request):
+    """Each smoother class: the numpy reference and ``smooth.PoseSmoother`` (Cython when built)."""
+    return request.param
+
+
 TEMPLATE = np.random.default_rng(0).uniform(-80, 80, (NUM_KEYPOINTS, 2)).astype(np.float32)
 
 
@@ -16,10 +24,10 @@ def noisy_person(xy: np.ndarray, rng: np.random.Generator, track_id: int = 0, si
     return Person(kps, 1.0, track_id)
 
 
-def test_less_jitter_bounded_lag():
+def test_less_jitter_bounded_lag(make_smoother):
     rng = np.random.default_rng(1)
     fps, speed = 30, 20.0  # a slow walk: 20 px/s to the right
-    smoother = PoseSmoother()
+    smoother = make_smoother()
     raw_err, out_err = [], []
     for i in range(300):
         t = i / fps
@@ -47,8 +55,8 @@ def test_filter_follows_constant_and_handles_equal_timestamps():
     assert np.all(np.isfinite(moved)) and np.all((moved > x) & (moved < x + 10))
 
 
-def test_missing_keypoint_restarts_its_filter():
-    smoother = PoseSmoother()
+def test_missing_keypoint_restarts_its_filter(make_smoother):
+    smoother = make_smoother()
     rng = np.random.default_rng(2)
     for i in range(10):
         smoother.update([noisy_person(TEMPLATE + 100, rng)], i / 30)
@@ -63,9 +71,9 @@ def test_missing_keypoint_restarts_its_filter():
     assert not np.allclose(out.keypoints[0, :2], back.keypoints[0, :2])  # others still smoothed
 
 
-def test_untracked_pass_through_and_inputs_unchanged():
+def test_untracked_pass_through_and_inputs_unchanged(make_smoother):
     rng = np.random.default_rng(3)
-    smoother = PoseSmoother()
+    smoother = make_smoother()
     untracked = noisy_person(TEMPLATE, rng, track_id=-1)
     tracked = noisy_person(TEMPLATE, rng, track_id=4)
     smoother.update([tracked], 0.0)
@@ -77,9 +85,9 @@ def test_untracked_pass_through_and_inputs_unchanged():
     assert len(smoother) == 1
 
 
-def test_no_state_growth_over_long_runs():
+def test_no_state_growth_over_long_runs(make_smoother):
     rng = np.random.default_rng(4)
-    smoother = PoseSmoother(max_age=5)
+    smoother = make_smoother(max_age=5)
     sizes = []
     for frame in range(10_000):
         first = frame // 50  # every 50 frames the ids move on, as people come and go
