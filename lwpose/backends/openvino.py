@@ -10,12 +10,14 @@ Every compile goes through :func:`lwpose.backends.precision.with_hint`.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import openvino as ov
+from openvino._pyopenvino import AsyncInferQueue as _QueueBase
 
 from .. import store
 from ..errors import LwposeError
@@ -86,7 +88,8 @@ class OpenVINOBackend:
         self._cache: OrderedDict[int, _Compiled] = OrderedDict()
         self._lock = threading.Lock()  # the cache
         self._start_lock = threading.Lock()  # start_async calls
-        self._free: threading.Semaphore | None = None
+        # one token per free request; a C-level queue, cheaper per frame than threading.Semaphore
+        self._free: queue.SimpleQueue | None = None
         self.capacity = nireq
         self._closed = False
 
@@ -151,7 +154,9 @@ class OpenVINOBackend:
             if self._free is None:
                 # one request more than OpenVINO's optimal number: faster end to end (docs/performance.md)
                 self.capacity = self._nireq or int(entry.model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) + 1
-                self._free = threading.Semaphore(self.capacity)
+                self._free = queue.SimpleQueue()
+                for _ in range(self.capacity):
+                    self._free.put(None)
             self._cache[key] = entry
             while len(self._cache) > CACHE_SIZE:
                 _, old = self._cache.popitem(last=False)
@@ -173,16 +178,21 @@ class OpenVINOBackend:
             raise RuntimeError("the backend is closed")
         entry = self._entry(tensor.shape[1])
         assert self._free is not None
-        if not self._free.acquire(blocking=block):
+        try:
+            self._free.get(block)
+        except queue.Empty:
             return False
         try:
             with self._start_lock:
                 if entry.queue is None:
                     entry.queue = ov.AsyncInferQueue(entry.model, self.capacity)
                     entry.queue.set_callback(self._on_done)
-                entry.queue.start_async(tensor, (done, tensor), share_inputs=True)
+                # the binding's own start_async with a Tensor sharing the array: the Python wrapper's
+                # input dispatch costs ~0.1 CPU ms per frame more (docs/performance.md)
+                tensor = np.ascontiguousarray(tensor)
+                _QueueBase.start_async(entry.queue, ov.Tensor(tensor, shared_memory=True), (done, tensor))
         except BaseException:
-            self._free.release()
+            self._free.put(None)
             raise
         return True
 
@@ -201,18 +211,18 @@ class OpenVINOBackend:
             log.exception("a completion callback failed")
         finally:
             assert self._free is not None
-            self._free.release()
+            self._free.put(None)
 
     def wait(self) -> None:
         with self._lock:
             queues = [e.queue for e in self._cache.values() if e.queue is not None]
-        for queue in queues:
-            queue.wait_all()
+        for infer_queue in queues:
+            infer_queue.wait_all()
         if self._free is not None:  # every callback has returned once all requests are free again
             for _ in range(self.capacity):
-                self._free.acquire()
+                self._free.get()
             for _ in range(self.capacity):
-                self._free.release()
+                self._free.put(None)
 
     def close(self) -> None:
         if self._closed:

@@ -126,7 +126,9 @@ class AsyncEngine:
         self.nireq = self.backend.capacity
         # requests started and not finished: lets try_submit refuse before resizing a frame
         self._in_flight = 0
-        self._in_flight_lock = threading.Condition()  # notified when a request finishes
+        self._in_flight_lock = threading.Lock()
+        self._freed = threading.Condition(self._in_flight_lock)  # notified when a request finishes...
+        self._free_waiters = 0  # ...if wait_free is waiting (a Condition costs per frame otherwise)
         self._streams: dict[str, _Stream] = {}
         self._streams_lock = threading.Lock()
         self._closed = False
@@ -232,12 +234,17 @@ class AsyncEngine:
     def _finished(self) -> None:
         with self._in_flight_lock:
             self._in_flight -= 1
-            self._in_flight_lock.notify_all()
+            if self._free_waiters:
+                self._freed.notify_all()
 
     def wait_free(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a free request; whether one is free."""
         with self._in_flight_lock:
-            return self._in_flight_lock.wait_for(lambda: self._in_flight < self.nireq, timeout)
+            self._free_waiters += 1
+            try:
+                return self._freed.wait_for(lambda: self._in_flight < self.nireq, timeout)
+            finally:
+                self._free_waiters -= 1
 
     # -- completion ------------------------------------------------------------------------
     def _on_done(self, job: _Job, outputs: tuple[np.ndarray, np.ndarray] | None, error: BaseException | None) -> None:

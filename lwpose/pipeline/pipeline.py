@@ -154,9 +154,12 @@ class Pipeline:
         self.start = start
         self.fps_limit = fps_limit
         self.reconnect = reconnect
-        # results for the consumer: a C-level queue (cheap hand-offs) bounded by a semaphore
+        # results for the consumer: a C-level queue (cheap hand-offs) bounded by the tokens of
+        # another one (one per free place; cheaper per frame than threading.Semaphore)
         self._out: queue.SimpleQueue = queue.SimpleQueue()
-        self._room = threading.Semaphore(max(1, buffer))
+        self._room: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(max(1, buffer)):
+            self._room.put(None)
         self._stop = threading.Event()
         self._stop_time = 0.0
         self._abandoned = False
@@ -220,7 +223,7 @@ class Pipeline:
                 if item is _DONE:
                     self._finished = True
                     break
-                self._room.release()
+                self._room.put(None)
                 yield item
         finally:
             self.close()
@@ -244,7 +247,7 @@ class Pipeline:
             if self._out.get() is _DONE:
                 self._finished = True
             else:
-                self._room.release()
+                self._room.put(None)
         self._supervisor.join()
 
     def __enter__(self) -> "Pipeline":
@@ -293,9 +296,12 @@ class Pipeline:
         info.delivered += 1
         info.people += len(result.people)
         while not self._abandoned:
-            if self._room.acquire(timeout=0.1):
-                self._out.put(result)
-                return
+            try:
+                self._room.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self._out.put(result)
+            return
 
     def _open_first(self, info: StreamInfo) -> bool:
         """The stream's first open; False if the pipeline stopped first. A network stream waits
