@@ -1,7 +1,7 @@
 """Grouping of the network's heatmaps and PAFs into people (see docs/decoding.md).
 
 ``group`` validates the maps once and runs either the Cython extension ``_grouping`` (built by
-setup.py) or the numpy reference; both give identical results.
+setup.py) or the numpy reference; both give identical results and refuse the same maps.
 """
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def group(heatmaps: np.ndarray, pafs: np.ndarray, *, stride: int = 8, backend: s
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "cython" and _grouping is None:
         raise RuntimeError("the Cython grouping is not built; run `python setup.py build_ext --inplace`")
-    hm, paf = reference.validate_maps(heatmaps, pafs, stride)
     if backend == "reference" or _grouping is None:
-        return reference.decode(hm, paf, stride)
+        return reference.decode(*reference.validate_maps(heatmaps, pafs, stride), stride)
+    hm, paf = reference.validate_maps(heatmaps, pafs, stride, finite=False)
+    if not (_grouping.all_finite(hm) and _grouping.all_finite(paf)):  # a bit test in C, no sums
+        reference.check_finite(hm, paf)
     return _grouping.decode(hm, paf, stride)

@@ -63,27 +63,42 @@ HEATMAP_CHANNELS = (NUM_KEYPOINTS, NUM_KEYPOINTS + 1)
 PAF_CHANNELS = 2 * len(LIMBS)
 
 
-def validate_maps(heatmaps: np.ndarray, pafs: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+def validate_maps(heatmaps: np.ndarray, pafs: np.ndarray, stride: int, *,
+                  finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Check the network maps and return C-contiguous float32 (18, H, W) heatmaps and (38, H, W) PAFs.
 
     Raises ValueError naming the problem: wrong type, ndim, channel count, mismatched or empty
-    H/W, non-finite values, bad stride.
+    H/W, non-finite values (unless ``finite`` is False: the caller checks them), bad stride.
     """
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
         raise ValueError(f"stride must be a positive integer, got {stride!r}")
-    arrays = []
-    for name, maps, channels in (("heatmaps", heatmaps, HEATMAP_CHANNELS), ("pafs", pafs, (PAF_CHANNELS,))):
-        maps = np.asarray(maps)
-        if not (np.issubdtype(maps.dtype, np.floating) or np.issubdtype(maps.dtype, np.integer)):
-            raise ValueError(f"{name} must be a real numeric array, got dtype {maps.dtype}")
-        if maps.ndim != 3:
-            raise ValueError(f"{name} must have shape (C, H, W) without batch dimension, got shape {maps.shape}")
-        if maps.shape[0] not in channels:
-            want = " or ".join(str(c) for c in channels)
-            raise ValueError(f"{name} must have {want} channels, got shape {maps.shape}")
-        if maps.shape[1] < 1 or maps.shape[2] < 1:
-            raise ValueError(f"{name} have an empty spatial size, got shape {maps.shape}")
-        maps = np.ascontiguousarray(maps, dtype=np.float32)
+    hm = _checked("heatmaps", heatmaps, HEATMAP_CHANNELS)
+    paf = _checked("pafs", pafs, (PAF_CHANNELS,))
+    if hm.shape[1:] != paf.shape[1:]:
+        raise ValueError(f"heatmaps and pafs differ in size: {hm.shape[1:]} vs {paf.shape[1:]}")
+    if finite:
+        check_finite(hm, paf)
+    return hm[:NUM_KEYPOINTS], paf
+
+
+def _checked(name: str, maps: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
+    """One map array as C-contiguous float32 (C, H, W), or ValueError naming what is wrong."""
+    maps = np.asarray(maps)
+    if maps.dtype.kind not in "fiu":  # floating or integer
+        raise ValueError(f"{name} must be a real numeric array, got dtype {maps.dtype}")
+    if maps.ndim != 3:
+        raise ValueError(f"{name} must have shape (C, H, W) without batch dimension, got shape {maps.shape}")
+    if maps.shape[0] not in channels:
+        want = " or ".join(str(c) for c in channels)
+        raise ValueError(f"{name} must have {want} channels, got shape {maps.shape}")
+    if maps.shape[1] < 1 or maps.shape[2] < 1:
+        raise ValueError(f"{name} have an empty spatial size, got shape {maps.shape}")
+    return np.ascontiguousarray(maps, dtype=np.float32)
+
+
+def check_finite(heatmaps: np.ndarray, pafs: np.ndarray) -> None:
+    """ValueError counting the NaN or infinite values of the first map array that has any."""
+    for name, maps in (("heatmaps", heatmaps), ("pafs", pafs)):
         # the sum is finite when every value is; only a non-finite sum (possibly an overflow of
         # finite values) needs the element-wise check
         with np.errstate(invalid="ignore", over="ignore"):
@@ -92,11 +107,6 @@ def validate_maps(heatmaps: np.ndarray, pafs: np.ndarray, stride: int) -> tuple[
             bad = int(np.count_nonzero(~np.isfinite(maps)))
             if bad:
                 raise ValueError(f"{name} contain {bad} NaN or infinite values")
-        arrays.append(maps)
-    hm, paf = arrays
-    if hm.shape[1:] != paf.shape[1:]:
-        raise ValueError(f"heatmaps and pafs differ in size: {hm.shape[1:]} vs {paf.shape[1:]}")
-    return hm[:NUM_KEYPOINTS], paf
 
 
 def find_peaks(heatmap: np.ndarray, threshold: float = PEAK_THRESHOLD, ceiling: float = np.inf) -> np.ndarray:
