@@ -402,3 +402,27 @@ def test_compiled_heights_are_bounded(ir_path: Path) -> None:
         backend.compile(height)
     assert len(backend._cache) == CACHE_SIZE
     backend.close()
+
+
+def test_backend_submit_takes_read_only_and_strided_tensors(pose_model, video_path: Path) -> None:
+    """``submit`` shares the caller's array with OpenVINO when it can and copies it otherwise
+    (a read-only buffer from a network request, a strided view), with the same outputs."""
+    cap = cv2.VideoCapture(str(video_path))
+    tensor, _ = pose_model.prepare(cap.read()[1])
+    cap.release()
+    backend = pose_model.backend
+    expected = backend.infer(tensor)
+    read_only = np.frombuffer(tensor.tobytes(), np.uint8).reshape(tensor.shape)
+    wide = np.zeros((*tensor.shape[:3], 4), np.uint8)
+    wide[..., :3] = tensor
+    got = []
+    for t in (tensor, read_only, wide[..., :3]):
+        done = threading.Event()
+        backend.submit(t, lambda out, err: (got.append((out[0].copy(), out[1].copy()) if err is None else err),
+                                            done.set()))
+        assert done.wait(30)
+    backend.wait()
+    for out in got:
+        assert not isinstance(out, BaseException), out
+        np.testing.assert_array_equal(out[0], expected[0])
+        np.testing.assert_array_equal(out[1], expected[1])

@@ -189,7 +189,8 @@ class OpenVINOBackend:
                     entry.queue.set_callback(self._on_done)
                 # the binding's own start_async with a Tensor sharing the array: the Python wrapper's
                 # input dispatch costs ~0.1 CPU ms per frame more (docs/performance.md)
-                tensor = np.ascontiguousarray(tensor)
+                if not (tensor.flags.c_contiguous and tensor.flags.writeable):  # a Tensor cannot share it
+                    tensor = np.array(tensor, order="C")
                 _QueueBase.start_async(entry.queue, ov.Tensor(tensor, shared_memory=True), (done, tensor))
         except BaseException:
             self._free.put(None)
