@@ -5,7 +5,7 @@ identical results. Everything but the final array creation runs without the GIL.
 
 Parameters and the limb layout are read from the reference module and ``lwpose.pose`` at import.
 """
-from libc.math cimport INFINITY, sqrt
+from libc.math cimport INFINITY, log, sqrt
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 
@@ -23,6 +23,7 @@ if NUM_KEYPOINTS != NK or len(LIMBS) != NL:
 
 cdef float PEAK_THRESHOLD = reference.PEAK_THRESHOLD
 cdef int MAX_PEAKS = reference.MAX_PEAKS
+cdef double LOG_FLOOR = reference.LOG_FLOOR
 cdef int PAF_SAMPLES = reference.PAF_SAMPLES
 cdef double PAF_SAMPLE_THRESHOLD = reference.PAF_SAMPLE_THRESHOLD
 cdef int PAF_MIN_GOOD_SAMPLES = reference.PAF_MIN_GOOD_SAMPLES
@@ -93,8 +94,13 @@ cdef int cmp_ranked(const void* p, const void* q) noexcept nogil:
     return (u.index > v.index) - (u.index < v.index)
 
 
+cdef inline double floored_log(double value) noexcept nogil:
+    """reference._log."""
+    return log(value if value > LOG_FLOOR else LOG_FLOOR)
+
+
 cdef int find_peaks(const float[:, ::1] hm, Peak* cells, Peak* out, float threshold, float ceiling) noexcept nogil:
-    """reference.find_peaks + refine_peak for one heatmap; `cells` holds H*W scratch peaks.
+    """reference.find_peaks + refine_peak (gaussian fit) for one heatmap; `cells` holds H*W scratch peaks.
     Writes at most MAX_PEAKS refined peaks to `out` and returns their number."""
     cdef Py_ssize_t h = hm.shape[0], w = hm.shape[1], i, j, ii, jj
     cdef int di, dj, n = 0, k
@@ -131,16 +137,16 @@ cdef int find_peaks(const float[:, ::1] hm, Peak* cells, Peak* out, float thresh
         out[k] = cells[k]
         i = <Py_ssize_t>cells[k].y
         j = <Py_ssize_t>cells[k].x
-        c = cells[k].score
+        c = floored_log(cells[k].score)
         if 0 < j < w - 1:
-            left = hm[i, j - 1]
-            right = hm[i, j + 1]
+            left = floored_log(hm[i, j - 1])
+            right = floored_log(hm[i, j + 1])
             curvature = left - 2.0 * c + right
             if curvature < 0.0:
                 out[k].x += 0.5 * (left - right) / curvature
         if 0 < i < h - 1:
-            left = hm[i - 1, j]
-            right = hm[i + 1, j]
+            left = floored_log(hm[i - 1, j])
+            right = floored_log(hm[i + 1, j])
             curvature = left - 2.0 * c + right
             if curvature < 0.0:
                 out[k].y += 0.5 * (left - right) / curvature

@@ -4,8 +4,9 @@ Steps (see docs/decoding.md):
 
 1. peaks: 3×3 non-maximum suppression on each stride-8 keypoint heatmap, at most
    ``MAX_PEAKS`` per keypoint type (the highest);
-2. refinement: a parabola through each peak and its two neighbours, per axis, gives the
-   sub-cell position (local; the maps are never upsampled);
+2. refinement: a parabola through the logarithms of each peak and its two neighbours (a
+   gaussian through three values), per axis, gives the sub-cell position (local; the maps are
+   never upsampled);
 3. limbs: every pair of candidates of a limb is scored by sampling its PAF pair bilinearly at
    ``PAF_SAMPLES`` points along the segment and projecting onto the segment direction; a segment
    shorter than ``SHORT_LIMB`` has no measurable direction and is accepted, scored by the
@@ -36,6 +37,10 @@ from lwpose.pose import KEYPOINTS_18, LIMB_PAF_CHANNELS, LIMBS, NUM_KEYPOINTS
 PEAK_THRESHOLD = 0.1
 #: At most this many peaks (the highest) are kept per keypoint type; bounds the work per frame.
 MAX_PEAKS = 100
+#: Sub-cell refinement fits a parabola to the logarithms of a peak and its neighbours (the
+#: centre of the gaussian through the three values); values below this floor (the maps hold
+#: small negative values) count as the floor, so the logarithm is defined.
+LOG_FLOOR = 1e-3
 #: Points sampled along each candidate limb, both ends included.
 PAF_SAMPLES = 10
 #: A sample supports a limb when its PAF projection exceeds this value ...
@@ -138,22 +143,30 @@ def find_peaks(heatmap: np.ndarray, threshold: float = PEAK_THRESHOLD, ceiling: 
 
 def refine_peak(heatmap: np.ndarray, i: int, j: int) -> tuple[float, float]:
     """Sub-cell (x, y) of the peak at row i, column j: per axis, the vertex of the parabola through
-    the peak and its two neighbours (|offset| <= 0.5 since the peak is a local maximum); no
-    offset on a map border or a flat top."""
+    the logarithms of the peak and its two neighbours (values below LOG_FLOOR count as LOG_FLOOR),
+    i.e. the centre of the gaussian through the three values; |offset| <= 0.5 since the peak is
+    a local maximum; no offset on a map border or a flat top."""
     h, w = heatmap.shape
-    c = float(heatmap[i, j])
+    c = _log(heatmap[i, j])
     x, y = float(j), float(i)
     if 0 < j < w - 1:
-        left, right = float(heatmap[i, j - 1]), float(heatmap[i, j + 1])
+        left, right = _log(heatmap[i, j - 1]), _log(heatmap[i, j + 1])
         curvature = left - 2.0 * c + right
         if curvature < 0.0:
             x += 0.5 * (left - right) / curvature
     if 0 < i < h - 1:
-        up, down = float(heatmap[i - 1, j]), float(heatmap[i + 1, j])
+        up, down = _log(heatmap[i - 1, j]), _log(heatmap[i + 1, j])
         curvature = up - 2.0 * c + down
         if curvature < 0.0:
             y += 0.5 * (up - down) / curvature
     return x, y
+
+
+def _log(value: float) -> float:
+    """Natural logarithm of a heatmap value floored at LOG_FLOOR (math.log: the C library's, as
+    in Cython; numpy's vectorised log may round differently)."""
+    value = float(value)
+    return math.log(value if value > LOG_FLOOR else LOG_FLOOR)
 
 
 def sample_bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
