@@ -73,7 +73,8 @@ MIN_KEYPOINTS = 3
 MIN_MEAN_SCORE = 0.2
 
 HEATMAP_CHANNELS = (NUM_KEYPOINTS, NUM_KEYPOINTS + 1)
-RIGHT_HIP, RIGHT_KNEE, LEFT_HIP, LEFT_KNEE = (KEYPOINTS_18.index(name) for name in ("right_hip", "right_knee", "left_hip", "left_knee"))
+RIGHT_HIP, RIGHT_KNEE, LEFT_HIP, LEFT_KNEE = (KEYPOINTS_18.index(name)
+                                              for name in ("right_hip", "right_knee", "left_hip", "left_knee"))
 PAF_CHANNELS = 2 * len(LIMBS)
 
 
