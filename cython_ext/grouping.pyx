@@ -5,7 +5,7 @@ identical results. Everything but the final array creation runs without the GIL.
 
 Parameters and the limb layout are read from the reference module and ``lwpose.pose`` at import.
 """
-from libc.math cimport INFINITY, sqrt
+from libc.math cimport INFINITY, log, sqrt
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 
@@ -23,11 +23,17 @@ if NUM_KEYPOINTS != NK or len(LIMBS) != NL:
 
 cdef float PEAK_THRESHOLD = reference.PEAK_THRESHOLD
 cdef int MAX_PEAKS = reference.MAX_PEAKS
+cdef double LOG_FLOOR = reference.LOG_FLOOR
 cdef int PAF_SAMPLES = reference.PAF_SAMPLES
 cdef double PAF_SAMPLE_THRESHOLD = reference.PAF_SAMPLE_THRESHOLD
 cdef int PAF_MIN_GOOD_SAMPLES = reference.PAF_MIN_GOOD_SAMPLES
 cdef double SHORT_LIMB = reference.SHORT_LIMB
 cdef int MERGE_MIN_GOOD_SAMPLES = reference.MERGE_MIN_GOOD_SAMPLES
+cdef double HIP_MERGE_RATIO = reference.HIP_MERGE_RATIO
+cdef int RIGHT_HIP = reference.RIGHT_HIP
+cdef int RIGHT_KNEE = reference.RIGHT_KNEE
+cdef int LEFT_HIP = reference.LEFT_HIP
+cdef int LEFT_KNEE = reference.LEFT_KNEE
 cdef float RECOVER_THRESHOLD = reference.RECOVER_THRESHOLD
 cdef double RECOVER_MAX_LENGTH = reference.RECOVER_MAX_LENGTH
 cdef int MIN_KEYPOINTS = reference.MIN_KEYPOINTS
@@ -88,8 +94,13 @@ cdef int cmp_ranked(const void* p, const void* q) noexcept nogil:
     return (u.index > v.index) - (u.index < v.index)
 
 
+cdef inline double floored_log(double value) noexcept nogil:
+    """reference._log."""
+    return log(value if value > LOG_FLOOR else LOG_FLOOR)
+
+
 cdef int find_peaks(const float[:, ::1] hm, Peak* cells, Peak* out, float threshold, float ceiling) noexcept nogil:
-    """reference.find_peaks + refine_peak for one heatmap; `cells` holds H*W scratch peaks.
+    """reference.find_peaks + refine_peak (gaussian fit) for one heatmap; `cells` holds H*W scratch peaks.
     Writes at most MAX_PEAKS refined peaks to `out` and returns their number."""
     cdef Py_ssize_t h = hm.shape[0], w = hm.shape[1], i, j, ii, jj
     cdef int di, dj, n = 0, k
@@ -126,16 +137,16 @@ cdef int find_peaks(const float[:, ::1] hm, Peak* cells, Peak* out, float thresh
         out[k] = cells[k]
         i = <Py_ssize_t>cells[k].y
         j = <Py_ssize_t>cells[k].x
-        c = cells[k].score
+        c = floored_log(cells[k].score)
         if 0 < j < w - 1:
-            left = hm[i, j - 1]
-            right = hm[i, j + 1]
+            left = floored_log(hm[i, j - 1])
+            right = floored_log(hm[i, j + 1])
             curvature = left - 2.0 * c + right
             if curvature < 0.0:
                 out[k].x += 0.5 * (left - right) / curvature
         if 0 < i < h - 1:
-            left = hm[i - 1, j]
-            right = hm[i + 1, j]
+            left = floored_log(hm[i - 1, j])
+            right = floored_log(hm[i + 1, j])
             curvature = left - 2.0 * c + right
             if curvature < 0.0:
                 out[k].y += 0.5 * (left - right) / curvature
@@ -265,6 +276,7 @@ cdef int assemble(const float[:, :, ::1] pafs, Peak** peaks, const int* npeaks, 
                     owner[ta * MAX_PEAKS + a] = pb
             elif pa != pb:
                 merge(pa, pb, score, owner, ids, count, total, alive)
+    merge_hips(peaks, nsk, cands, owner, ids, count, total, alive)
     merge_pieces(pafs, peaks, npeaks, cands, owner, ids, count, total, alive)
     return nsk
 
@@ -283,6 +295,52 @@ cdef void merge(int pa, int pb, double score, int* owner, int* ids, int* count, 
     count[keep] += count[drop]
     total[keep] = total[keep] + total[drop] + score
     alive[drop] = 0
+
+
+cdef inline double distance(const Peak* a, const Peak* b) noexcept nogil:
+    """reference._distance."""
+    cdef double dx = b.x - a.x, dy = b.y - a.y
+    return sqrt(dx * dx + dy * dy)
+
+
+cdef void merge_hips(Peak** peaks, int nsk, Candidate* cands, int* owner, int* ids, int* count,
+                     double* total, char* alive) noexcept nogil:
+    """reference.merge_hips; `cands` has room for every (right hip, left hip) peak pair."""
+    cdef int p, q, t, nc = 0, c
+    cdef bint disjoint
+    cdef double thigh, width
+    cdef const Peak* hip_r
+    cdef const Peak* hip_l
+    for p in range(nsk):
+        if not alive[p] or ids[p * NK + RIGHT_HIP] < 0 or ids[p * NK + LEFT_HIP] >= 0:
+            continue
+        for q in range(nsk):
+            if not alive[q] or ids[q * NK + LEFT_HIP] < 0 or ids[q * NK + RIGHT_HIP] >= 0:
+                continue
+            disjoint = True
+            for t in range(NK):
+                if ids[p * NK + t] >= 0 and ids[q * NK + t] >= 0:
+                    disjoint = False
+                    break
+            if not disjoint:
+                continue
+            hip_r = &peaks[RIGHT_HIP][ids[p * NK + RIGHT_HIP]]
+            hip_l = &peaks[LEFT_HIP][ids[q * NK + LEFT_HIP]]
+            thigh = -1.0
+            if ids[p * NK + RIGHT_KNEE] >= 0:
+                thigh = distance(hip_r, &peaks[RIGHT_KNEE][ids[p * NK + RIGHT_KNEE]])
+            if ids[q * NK + LEFT_KNEE] >= 0:
+                thigh = max(thigh, distance(hip_l, &peaks[LEFT_KNEE][ids[q * NK + LEFT_KNEE]]))
+            width = distance(hip_r, hip_l)
+            if thigh >= 0.0 and width <= HIP_MERGE_RATIO * thigh:
+                cands[nc].score = -width
+                cands[nc].a = p
+                cands[nc].b = q
+                nc += 1
+    qsort(cands, nc, sizeof(Candidate), cmp_candidate)
+    for c in range(nc):
+        if alive[cands[c].a] and alive[cands[c].b]:
+            merge(cands[c].a, cands[c].b, 0.0, owner, ids, count, total, alive)
 
 
 cdef void merge_pieces(const float[:, :, ::1] pafs, Peak** peaks, const int* npeaks, Candidate* cands,
@@ -465,6 +523,7 @@ def decode(const float[:, :, ::1] heatmaps, const float[:, :, ::1] pafs, int str
             for k in range(NL):
                 cap += min(npeaks[LIMB_A[k]], npeaks[LIMB_B[k]])
                 max_pairs = max(max_pairs, npeaks[LIMB_A[k]] * npeaks[LIMB_B[k]])
+            max_pairs = max(max_pairs, npeaks[RIGHT_HIP] * npeaks[LEFT_HIP])  # the hip pass
         cands = <Candidate*>malloc(max(max_pairs, 1) * sizeof(Candidate))
         ids = <int*>malloc(max(cap, 1) * NK * sizeof(int))
         rec = <int*>malloc(max(cap, 1) * NK * sizeof(int))

@@ -136,7 +136,8 @@ def test_legs_rejoin_body_through_weak_hip_limbs(gap: float) -> None:
     """The neck-hip PAFs vanish on a `gap` fraction of the limb (the network's field is weak at
     the waist): 2-3 of 10 samples fail, the first pass rejects the limbs and the legs form their
     own pieces; the merge pass (MERGE_MIN_GOOD_SAMPLES) rejoins them. With 4 samples failing
-    the limbs stay rejected and the legs stay separate."""
+    the limbs stay rejected and the legs stay apart from the body (joined to each other at the
+    pelvis by the hip pass)."""
     person = TEMPLATE + (250.0, 60.0)
     heatmaps, pafs = plant([person], 40, 64)
     m = to_map(person)
@@ -157,7 +158,27 @@ def test_legs_rejoin_body_through_weak_hip_limbs(gap: float) -> None:
         assert len(keypoints) == 1 and np.all(keypoints[0, :, 2] > 0.75)
     else:
         assert all(g < reference.MERGE_MIN_GOOD_SAMPLES for g in both_limbs)
-        assert len(keypoints) == 3  # body and the two legs
+        assert len(keypoints) == 2  # body, and the legs
+        legs = [k for k in keypoints if k[1, 2] == 0]
+        assert len(legs) == 1 and np.all(legs[0][8:14, 2] > 0.75)
+
+
+@pytest.mark.parametrize("width", [24.0, 28.0, 36.0])
+def test_leg_pieces_join_at_the_pelvis(width: float) -> None:
+    """Legs without a torso: each leg is a piece of its own (no limb joins the hips); the hip
+    pass merges them when the hips are at most HIP_MERGE_RATIO times the thigh (40 px) apart:
+    24 and 28 px (0.6 and 0.7 thigh) yes, 36 px (0.9) no."""
+    person = TEMPLATE + (250.0, 60.0)
+    person[[0, 1, 2, 3, 4, 5, 6, 7, 14, 15, 16, 17]] = np.nan
+    shift = (width - 24.0) / 2
+    person[8:11, 0] -= shift  # right leg
+    person[11:14, 0] += shift  # left leg
+    keypoints, _ = both(*plant([person], 40, 64))
+    if width / 40.0 <= reference.HIP_MERGE_RATIO:
+        assert len(keypoints) == 1 and np.all(keypoints[0, 8:14, 2] > 0.75)
+    else:
+        assert len(keypoints) == 2
+        assert sorted(tuple(np.flatnonzero(k[:, 2] > 0)) for k in keypoints) == [(8, 9, 10), (11, 12, 13)]
 
 
 @pytest.mark.parametrize("case", ["weak", "no paf", "too weak"])

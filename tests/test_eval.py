@@ -11,6 +11,7 @@ import pytest
 
 from lwpose.cli import main
 from lwpose.errors import LwposeError
+from lwpose.decode import reference
 from lwpose.eval import coco, predict, tta
 from lwpose.pose import COCO17_FROM_18, NUM_KEYPOINTS, Person
 from lwpose.backends import open_backend
@@ -302,3 +303,43 @@ def test_bad_checkpoint_is_an_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(LwposeError, match="bad.pth"):
         open_backend(bad)
+
+
+def _arm_person(wrist: bool) -> Person:
+    """A person (image pixels, scale 1) with shoulder, elbow and, if ``wrist``, wrist on the right arm,
+    plus neck and hips, so its extent is ~10 map cells."""
+    kps = np.tile(np.float32([-1, -1, 0]), (NUM_KEYPOINTS, 1))
+    kps[1] = (100, 100, 0.9)  # neck
+    kps[2] = (84, 100, 0.9)  # right shoulder
+    kps[3] = (80, 132, 0.9)  # right elbow
+    kps[8] = (90, 180, 0.9)  # right hip
+    kps[11] = (110, 180, 0.9)  # left hip
+    if wrist:
+        kps[4] = (76, 162, 0.9)
+    return Person(kps, 0.5)
+
+
+@pytest.mark.parametrize("case", ["blob", "weak", "taken", "far"])
+def test_missing_keypoint_is_placed_on_a_free_heatmap_peak_near_the_guess(case: str) -> None:
+    """A missing right wrist goes to the highest peak of its heatmap within LOCATE_RADIUS × the
+    person's extent (10 cells) of the fill_missing guess (the elbow); it stays at the guess when
+    the peak is at most LOCATE_THRESHOLD, is another person's wrist, or lies out of range."""
+    person = _arm_person(wrist=False)
+    heatmaps = np.zeros((19, 40, 40), np.float32)
+    yy, xx = np.mgrid[:40, :40]
+    blob = (9.2, 19.0) if case != "far" else (9.2, 30.0)  # map cells (x, y); the elbow is at (9.56, 16.06)
+    heatmaps[4] = np.exp(-((xx - blob[0]) ** 2 + (yy - blob[1]) ** 2) / 2.0) * (0.02 if case == "weak" else 0.3)
+    peak = reference.find_peaks(heatmaps[4], 0.0)[0, :2]
+    people = [person]
+    if case == "taken":
+        other = _arm_person(wrist=True)
+        other.keypoints[4, :2] = 8 * (peak + 0.5) - 0.5  # the decoder gave that peak to this person
+        people.append(other)
+    xy = coco.locate_missing(people, heatmaps, 1.0, 8)[0]
+    if case == "blob":
+        assert np.abs(xy[4] - (8 * (peak + 0.5) - 0.5)).max() < 1e-4
+        assert np.abs(xy[4] - (8 * (np.array(blob) + 0.5) - 0.5)).max() < 1.0
+    else:
+        assert xy[4].tolist() == coco.fill_missing(person.keypoints)[4].tolist()
+    found = person.keypoints[:, 2] > 0
+    assert np.array_equal(xy[found], person.keypoints[found, :2])

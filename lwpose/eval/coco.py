@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import decode, media
+from ..decode import reference
 from ..errors import LwposeError
 from ..files import load_file
 from ..pose import COCO17_FROM_18, FLIP_PAIRS, KEYPOINTS_17, LIMBS, NUM_KEYPOINTS, Person, people_from_arrays
@@ -31,6 +32,14 @@ METRICS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl
 #: Added to decoder coordinates (pixel indices, pixel centres at integers) to get COCO's
 #: continuous coordinates (pixel centres at .5).
 COORDINATE_OFFSET = 0.5
+#: A missing keypoint's COCO position is the highest free heatmap peak of its type within this
+#: many times the person's extent (larger side of its found keypoints' box in map cells, at least
+#: one cell) of the :func:`fill_missing` guess (docs/decoding.md, "Missing keypoints in the COCO
+#: results"); the decoder's recovery bounds a limb by the same 1.0 extent ...
+LOCATE_RADIUS = 1.0
+#: ... among peaks (the decoder's 3×3 rule and sub-cell fit) above this value, the decoder's
+#: RECOVER_THRESHOLD.
+LOCATE_THRESHOLD = 0.03
 
 
 @dataclass
@@ -185,6 +194,46 @@ def fill_missing(keypoints: np.ndarray) -> np.ndarray:
     return xy
 
 
+def locate_missing(people: list[Person], heatmaps: np.ndarray, scale: float, stride: int = 8) -> list[np.ndarray]:
+    """(18, 2) image positions per person for the COCO results: found keypoints as they are; a
+    missing one at the highest free peak of its heatmap (above LOCATE_THRESHOLD) within
+    LOCATE_RADIUS × the person's extent of the :func:`fill_missing` guess, else at the guess.
+
+    A peak is free when no person has it as a keypoint and no earlier person (in the given order)
+    took it here. ``heatmaps`` (>= 18, H, W) are the maps the people were decoded from, ``scale``
+    the image to network-input scale (as in ``people_from_arrays``). The decoder left these
+    keypoints out (no limb to them passed its PAF tests); this is the evaluation's guess, as
+    fill_missing's is, and changes no found keypoint.
+    """
+    # image pixels -> map cells: the inverse of people_from_arrays and the decoder's convention
+    cells = [(p.keypoints[:, :2].astype(np.float64) + 0.5) * scale / stride - 0.5 for p in people]
+    found = [p.keypoints[:, 2] > 0 for p in people]
+    peaks: dict[int, np.ndarray] = {}
+    free: dict[int, np.ndarray] = {}
+    positions = []
+    for n, person in enumerate(people):
+        xy = fill_missing(person.keypoints)
+        positions.append(xy)
+        if not found[n].any():
+            continue
+        guess = fill_missing(np.column_stack([cells[n], person.keypoints[:, 2]]))
+        own = cells[n][found[n]]
+        radius = LOCATE_RADIUS * max(float(np.ptp(own[:, 0])), float(np.ptp(own[:, 1])), 1.0)
+        for t in np.flatnonzero(~found[n]):
+            if t not in peaks:
+                peaks[t] = reference.find_peaks(heatmaps[t], LOCATE_THRESHOLD)  # highest first
+                taken = [c[t] for c, f in zip(cells, found) if f[t]]
+                free[t] = np.array([not any(abs(px - x) < 1e-3 and abs(py - y) < 1e-3 for x, y in taken)
+                                    for px, py, _ in peaks[t]], bool)
+            near = free[t] & (np.hypot(peaks[t][:, 0] - guess[t, 0], peaks[t][:, 1] - guess[t, 1]) <= radius)
+            if near.any():
+                k = int(np.argmax(near))  # the first, i.e. highest, free peak in range
+                free[t][k] = False
+                x, y = peaks[t][k, :2]
+                xy[t] = (stride * (x + 0.5) / scale - 0.5, stride * (y + 0.5) / scale - 0.5)
+    return positions
+
+
 def person_score(person: Person, image_size: tuple[int, int]) -> float:
     """The COCO result score: mean confidence of the 17 COCO keypoints (missing = 0) times the
     person's size relative to the image (sqrt of box area / image area).
@@ -197,21 +246,26 @@ def person_score(person: Person, image_size: tuple[int, int]) -> float:
     return float(confidence * np.sqrt(w * h / (image_size[0] * image_size[1])))
 
 
-def coco_results(people: Iterable[Person], image_id: int, image_size: tuple[int, int], category_id: int = 1) -> list[dict]:
+def coco_results(people: Iterable[Person], image_id: int, image_size: tuple[int, int], category_id: int = 1,
+                 maps: Maps | None = None, stride: int = 8) -> list[dict]:
     """COCO keypoint results for one image's people (image pixels, 18-keypoint layout);
     ``image_size`` is the image's (height, width).
 
     Found keypoints get visibility 1; missing ones visibility 0 at the position of
-    :func:`fill_missing` (COCOeval ignores predicted visibility). People without any COCO
-    keypoint (only a neck) are left out.
+    :func:`locate_missing` on the ``maps`` the people were decoded from, or of
+    :func:`fill_missing` without maps (COCOeval ignores predicted visibility). People without any
+    COCO keypoint (only a neck) are left out.
     """
     coco17 = list(COCO17_FROM_18)
+    people = list(people)
+    positions = (locate_missing(people, maps.heatmaps, maps.scale, stride) if maps is not None
+                 else [fill_missing(p.keypoints) for p in people])
     results = []
-    for person in people:
+    for person, position in zip(people, positions):
         visible = person.keypoints[coco17, 2] > 0
         if not visible.any():
             continue
-        xy = fill_missing(person.keypoints)[coco17] + COORDINATE_OFFSET
+        xy = position[coco17] + COORDINATE_OFFSET
         values = np.column_stack([xy, visible]).astype(np.float64).round(2)
         results.append({"image_id": image_id, "category_id": category_id, "keypoints": values.ravel().tolist(),
                         "score": round(person_score(person, image_size), 6)})
@@ -294,7 +348,7 @@ def evaluate_dataset(predict: Callable[[np.ndarray], Maps], dataset: Dataset, *,
         keypoints, scores = decode.group(maps.heatmaps, maps.pafs, stride=stride)
         people = people_from_arrays(keypoints, scores, maps.scale)
         elapsed += time.perf_counter() - start
-        results.extend(coco_results(people, image["id"], frame.shape[:2], dataset.category_id))
+        results.extend(coco_results(people, image["id"], frame.shape[:2], dataset.category_id, maps, stride))
     return {
         "metrics": score(dataset, results),
         "images_per_s": round(len(dataset.images) / elapsed, 2) if elapsed > 0 else None,
