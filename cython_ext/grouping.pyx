@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython grouping (``lwpose.decode._grouping``): a step-for-step mirror of
 ``lwpose/decode/reference.py`` with the same float64 operations in the same order, so both give
-identical results. Everything but the final array creation runs without the GIL.
+identical results. It keeps the GIL: a frame takes 0.03-0.1 ms, and releasing the GIL three times a
+frame cost more in GIL hand-offs between the pipeline's threads than it gained (docs/performance.md).
 
 Parameters and the limb layout are read from the reference module and ``lwpose.pose`` at import.
 """
@@ -511,19 +512,18 @@ def decode(const float[:, :, ::1] heatmaps, const float[:, :, ::1] pafs, int str
     try:
         if cells == NULL or peak_store == NULL or weak_used == NULL or owner == NULL or used == NULL:
             raise MemoryError()
-        with nogil:
-            for k in range(NK):
-                peaks[k] = peak_store + k * MAX_PEAKS
-                npeaks[k] = find_peaks(heatmaps[k], cells, peaks[k], PEAK_THRESHOLD, INFINITY)
-                weak[k] = peak_store + (NK + k) * MAX_PEAKS
-                nweak[k] = find_peaks(heatmaps[k], cells, weak[k], RECOVER_THRESHOLD, PEAK_THRESHOLD)
-            for k in range(NK * MAX_PEAKS):
-                owner[k] = -1
-                weak_used[k] = 0
-            for k in range(NL):
-                cap += min(npeaks[LIMB_A[k]], npeaks[LIMB_B[k]])
-                max_pairs = max(max_pairs, npeaks[LIMB_A[k]] * npeaks[LIMB_B[k]])
-            max_pairs = max(max_pairs, npeaks[RIGHT_HIP] * npeaks[LEFT_HIP])  # the hip pass
+        for k in range(NK):
+            peaks[k] = peak_store + k * MAX_PEAKS
+            npeaks[k] = find_peaks(heatmaps[k], cells, peaks[k], PEAK_THRESHOLD, INFINITY)
+            weak[k] = peak_store + (NK + k) * MAX_PEAKS
+            nweak[k] = find_peaks(heatmaps[k], cells, weak[k], RECOVER_THRESHOLD, PEAK_THRESHOLD)
+        for k in range(NK * MAX_PEAKS):
+            owner[k] = -1
+            weak_used[k] = 0
+        for k in range(NL):
+            cap += min(npeaks[LIMB_A[k]], npeaks[LIMB_B[k]])
+            max_pairs = max(max_pairs, npeaks[LIMB_A[k]] * npeaks[LIMB_B[k]])
+        max_pairs = max(max_pairs, npeaks[RIGHT_HIP] * npeaks[LEFT_HIP])  # the hip pass
         cands = <Candidate*>malloc(max(max_pairs, 1) * sizeof(Candidate))
         ids = <int*>malloc(max(cap, 1) * NK * sizeof(int))
         rec = <int*>malloc(max(cap, 1) * NK * sizeof(int))
@@ -533,31 +533,29 @@ def decode(const float[:, :, ::1] heatmaps, const float[:, :, ::1] pafs, int str
         ranked = <Ranked*>malloc(max(cap, 1) * sizeof(Ranked))
         if cands == NULL or ids == NULL or rec == NULL or count == NULL or total == NULL or alive == NULL or ranked == NULL:
             raise MemoryError()
-        with nogil:
-            s = assemble(pafs, peaks, npeaks, cands, used, used + MAX_PEAKS, owner, ids, count, total, alive)
-            n = rank_people(pafs, peaks, weak, nweak, weak_used, ids, rec, count, total, alive, s, ranked)
+        s = assemble(pafs, peaks, npeaks, cands, used, used + MAX_PEAKS, owner, ids, count, total, alive)
+        n = rank_people(pafs, peaks, weak, nweak, weak_used, ids, rec, count, total, alive, s, ranked)
         keypoints = np.empty((n, NK, 3), np.float32)
         scores = np.empty(n, np.float32)
         kp_out = keypoints
         score_out = scores
-        with nogil:
-            for k in range(n):
-                s = ranked[k].index
-                score_out[k] = <float>ranked[k].score
-                for t in range(NK):
-                    p = NULL
-                    if ids[s * NK + t] >= 0:
-                        p = &peaks[t][ids[s * NK + t]]
-                    elif rec[s * NK + t] >= 0:
-                        p = &weak[t][rec[s * NK + t]]
-                    if p != NULL:
-                        kp_out[k, t, 0] = <float>(stride * (p.x + 0.5) - 0.5)
-                        kp_out[k, t, 1] = <float>(stride * (p.y + 0.5) - 0.5)
-                        kp_out[k, t, 2] = <float>p.score
-                    else:
-                        kp_out[k, t, 0] = -1.0
-                        kp_out[k, t, 1] = -1.0
-                        kp_out[k, t, 2] = 0.0
+        for k in range(n):
+            s = ranked[k].index
+            score_out[k] = <float>ranked[k].score
+            for t in range(NK):
+                p = NULL
+                if ids[s * NK + t] >= 0:
+                    p = &peaks[t][ids[s * NK + t]]
+                elif rec[s * NK + t] >= 0:
+                    p = &weak[t][rec[s * NK + t]]
+                if p != NULL:
+                    kp_out[k, t, 0] = <float>(stride * (p.x + 0.5) - 0.5)
+                    kp_out[k, t, 1] = <float>(stride * (p.y + 0.5) - 0.5)
+                    kp_out[k, t, 2] = <float>p.score
+                else:
+                    kp_out[k, t, 0] = -1.0
+                    kp_out[k, t, 1] = -1.0
+                    kp_out[k, t, 2] = 0.0
         return keypoints, scores
     finally:
         free(cells)

@@ -6,7 +6,7 @@ CPU, see docs/performance.md). Callers submit BGR frames from their own threads;
 resized once (:meth:`AsyncEngine.prepare`, which callers may run ahead of time, e.g. while every
 request is busy) and handed to ``backend.submit``, whose ``capacity`` requests are the only
 bound on the frames in flight (it blocks, or refuses for ``try_submit``). The completion
-callback groups the maps into people (the Cython grouping releases the GIL), then results go
+callback groups the maps into people (Cython grouping), then results go
 through a per-stream reorder buffer so that each stream's tracker, smoother and ``on_result``
 see its frames in submission order.
 """
