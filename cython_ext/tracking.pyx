@@ -280,7 +280,7 @@ cdef class PoseSmoother:
     cdef long long _frame
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.007, d_cutoff: float = 1.0,
-                 max_age: int = 5, nominal_dt: float = 1 / 30) -> None:
+                 max_age: int = 5, nominal_dt: float = 1.0 / 30) -> None:  # 1.0: C division
         self.min_cutoff = min_cutoff
         self.beta = beta
         self.d_cutoff = d_cutoff

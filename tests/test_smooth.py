@@ -95,3 +95,13 @@ def test_no_state_growth_over_long_runs(make_smoother):
         smoother.update(people, frame / 30)
         sizes.append(len(smoother))
     assert max(sizes) == 4  # the 3 current ids plus one that left within max_age
+
+
+def test_equal_timestamps_use_the_nominal_step(make_smoother):
+    rng = np.random.default_rng(5)
+    smoother = make_smoother()
+    assert smoother.nominal_dt == 1 / 30
+    smoother.update([noisy_person(TEMPLATE + 100, rng)], 1.0)
+    out = smoother.update([noisy_person(TEMPLATE + 110, rng)], 1.0)[0]  # no time passed
+    assert np.all(np.isfinite(out.keypoints))
+    assert np.all((out.keypoints[:, :2] > TEMPLATE + 95) & (out.keypoints[:, :2] < TEMPLATE + 115))

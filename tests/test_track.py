@@ -193,3 +193,30 @@ def test_built_extension_matches_the_reference(vtest_poses):
             np.testing.assert_allclose(b.keypoints, a.keypoints, atol=1e-4)
             np.testing.assert_allclose(b.bbox, a.bbox, atol=1e-4)
     assert len({p.track_id for people in runs[1] for p in people}) > 3
+
+
+def test_built_extension_matches_the_reference_on_random_crowds():
+    """Crowds that come and go, pieces, missing keypoints, repeated and uneven timestamps: the
+    Cython tracker and smoother give the reference's ids and keypoints frame by frame."""
+    rng = np.random.default_rng(7)
+    trackers = (track.ReferenceTracker(max_age=4), track.Tracker(max_age=4))
+    smoothers = (smooth.ReferencePoseSmoother(max_age=3), smooth.PoseSmoother(max_age=3))
+    centres = rng.uniform(0, 800, (12, 2))
+    t = 0.0
+    for frame in range(120):
+        centres += rng.normal(0, 6, centres.shape)
+        present = rng.random(len(centres)) < 0.8
+        people = []
+        for x, y in centres[present]:
+            missing = tuple(np.flatnonzero(rng.random(NUM_KEYPOINTS) < rng.choice([0.1, 0.7])))
+            people.append(person_at(x, y, noise=2.0, missing=missing))
+        t += rng.choice([0.0, 0.05, 0.1, 0.3])
+        outs = []
+        for tracker, smoother in zip(trackers, smoothers):
+            copies = [Person(p.keypoints.copy(), p.score) for p in people]
+            outs.append(smoother.update(tracker.update(copies, t), t))
+        reference, built = outs
+        assert [p.track_id for p in reference] == [p.track_id for p in built], frame
+        for a, b in zip(reference, built):
+            np.testing.assert_allclose(b.keypoints, a.keypoints, atol=1e-4)
+    assert len(trackers[1]) == len(trackers[0]) and len(smoothers[1]) == len(smoothers[0])
