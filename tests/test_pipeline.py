@@ -333,7 +333,7 @@ class StallingCamera(Source):
 
 
 def test_reconnects_are_bounded_when_reopening_brings_no_frame(pose_model, monkeypatch) -> None:
-    monkeypatch.setattr("lwpose.pipeline.pipeline.MAX_BACKOFF", 0.01)
+    monkeypatch.setattr("lwpose.pipeline.defaults.MAX_BACKOFF", 0.01)
     cam = StallingCamera()
     with Pipeline(pose_model, [cam], names=["cam"], reconnect=2) as pipeline:
         assert list(pipeline) == []

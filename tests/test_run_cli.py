@@ -94,12 +94,17 @@ def test_show_without_gui_is_a_clear_error(tmp_path: Path, capsys: pytest.Captur
     assert "--show needs OpenCV with GUI support" in capsys.readouterr().err
 
 
-def test_cli_defaults_are_the_pipelines() -> None:
-    from lwpose.commands import run
-    from lwpose.pipeline import pipeline, sources
-
-    assert (run.DEFAULT_RECONNECT, run.MAX_BACKOFF, run.NETWORK_TIMEOUT) == \
-        (pipeline.DEFAULT_RECONNECT, pipeline.MAX_BACKOFF, sources.NETWORK_TIMEOUT)
+def test_cli_shows_the_pipeline_defaults_without_loading_it() -> None:
+    """``lwpose.pipeline.defaults`` is the one place of the defaults ``lwpose run --help`` shows,
+    and building the command line loads neither OpenVINO nor the pipeline."""
+    code = ("import sys, lwpose.cli\n"
+            "help = lwpose.cli.build_parser()._subparsers._group_actions[0].choices['run'].format_help()\n"
+            "loaded = [m for m in ('openvino', 'lwpose.pipeline.pipeline', 'lwpose.runtime') if m in sys.modules]\n"
+            "assert not loaded, loaded\n"
+            "from lwpose.pipeline import defaults\n"
+            "assert f'at most {defaults.MAX_BACKOFF:g} s' in ' '.join(help.split()), help\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])

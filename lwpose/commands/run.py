@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import LwposeError
 from ..fsutil import Terminated
+from ..pipeline.defaults import DEFAULT_RECONNECT, MAX_BACKOFF, NETWORK_TIMEOUT
 from . import options
 
 if TYPE_CHECKING:
@@ -17,12 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lwpose.run")
 
-#: The pipeline's defaults (lwpose.pipeline.pipeline.DEFAULT_RECONNECT and MAX_BACKOFF,
-#: lwpose.pipeline.sources.NETWORK_TIMEOUT), repeated so that the CLI starts without loading the
-#: pipeline; tests/test_run_cli.py checks they agree.
-DEFAULT_RECONNECT = 3
-MAX_BACKOFF = 8.0
-NETWORK_TIMEOUT = 5.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,7 +1,16 @@
-"""Multi-stream inference: sources, the shared asynchronous engine, sinks, and the benchmark."""
-from .engine import AsyncEngine, Result
-from .pipeline import Pipeline, StreamInfo
-from .sinks import Sink
-from .sources import PushSource, Source
+"""Multi-stream inference: sources, the shared asynchronous engine, sinks, and the benchmark.
 
-__all__ = ["AsyncEngine", "Pipeline", "PushSource", "Result", "Sink", "Source", "StreamInfo"]
+The names below are imported on first use, so that ``lwpose.pipeline.defaults`` (the command
+line's defaults) loads without OpenVINO.
+"""
+_LAZY = {"AsyncEngine": "engine", "Result": "engine", "Pipeline": "pipeline", "StreamInfo": "pipeline",
+         "Sink": "sinks", "PushSource": "sources", "Source": "sources"}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

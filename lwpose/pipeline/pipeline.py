@@ -26,19 +26,15 @@ from ..runtime import PoseModel
 from ..store import DEFAULT_MODEL
 from .engine import AsyncEngine, Result
 from .sinks import Sink
-from .sources import NETWORK_TIMEOUT, Source, SourceError, open_source, stream_names
+from . import defaults
+from .defaults import DEFAULT_RECONNECT, NETWORK_TIMEOUT
+from .sources import Source, SourceError, open_source, stream_names
 
 log = logging.getLogger(__name__)
 
 #: Seconds the readers get to notice a stop before the engine is closed without them
 #: (a reader can be stuck in a blocking camera or network read).
 STOP_GRACE = 2.0
-#: Reopenings of a live source in a row without a frame before it is given up (``reconnect``).
-#: With the network timeout (5 s to open, 5 s for a frame) and waits of 1, 2, 4 s between
-#: attempts, a stalled network stream fails within 4 x 10 + 7 = 47 s.
-DEFAULT_RECONNECT = 3
-#: Longest wait between two reconnection attempts, seconds.
-MAX_BACKOFF = 8.0
 _DONE = object()
 #: Seconds between checks for a stop while a held live frame waits for a free request.
 HOLD_WAIT = 0.1
@@ -392,7 +388,7 @@ class Pipeline:
         info.source.close()
         while attempts < self.reconnect:
             attempts += 1
-            delay = min(MAX_BACKOFF, 2.0 ** (attempts - 1))
+            delay = min(defaults.MAX_BACKOFF, 2.0 ** (attempts - 1))
             log.warning("stream %s: %s; reconnecting in %.0f s (attempt %d of %d)",
                         info.name, error, delay, attempts, self.reconnect)
             if self._stop.wait(delay):

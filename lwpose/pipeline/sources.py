@@ -22,11 +22,9 @@ import numpy as np
 
 from ..errors import LwposeError
 from ..media import IMAGE_SUFFIXES, Frame, image_files, read_image
+from .defaults import NETWORK_TIMEOUT
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
-#: Seconds a network stream may take to open, and to deliver each frame, before it counts as
-#: stalled (FFmpeg's open and read timeouts), so a lost stream is noticed rather than waited on.
-NETWORK_TIMEOUT = 5.0
 #: FFmpeg threads decoding a video file (docs/performance.md).
 FILE_DECODE_THREADS = 1
 
