@@ -78,8 +78,25 @@ def as_urls(name: str, value: Any) -> list[str]:
     return value
 
 
+class _PrivateParams:
+    """A node's private parameters: one dataclass field per ``~name``."""
+
+    @classmethod
+    def from_ros(cls) -> Any:
+        """Read ``~name`` for every field (the field's default when unset) and validate."""
+        import rospy
+
+        defaults = cls()
+        params = cls(**{f.name: rospy.get_param(f"~{f.name}", getattr(defaults, f.name)) for f in fields(cls)})
+        params.validate()
+        return params
+
+    def validate(self) -> None:
+        raise NotImplementedError
+
+
 @dataclass
-class Params:
+class Params(_PrivateParams):
     """The pose node's private parameters (documented in docs/ros.md)."""
 
     model: str = "human-pose-estimation-0001"
@@ -100,15 +117,6 @@ class Params:
     target_frame: str = ""
     hri: bool = False
     diagnostics_period: float = 1.0
-
-    @classmethod
-    def from_ros(cls) -> "Params":
-        """Read ``~name`` for every field (the defaults above when unset) and validate."""
-        import rospy
-
-        params = cls(**{f.name: rospy.get_param(f"~{f.name}", getattr(cls(), f.name)) for f in fields(cls)})
-        params.validate()
-        return params
 
     def validate(self) -> None:
         """Check and normalise every field in place."""
@@ -141,7 +149,7 @@ class Params:
 
 
 @dataclass
-class VideoParams:
+class VideoParams(_PrivateParams):
     """``video_publisher``'s private parameters."""
 
     video: str = ""
@@ -149,14 +157,6 @@ class VideoParams:
     loop: bool = True
     frame_id: str = "camera"
     fov: float = 60.0
-
-    @classmethod
-    def from_ros(cls) -> "VideoParams":
-        import rospy
-
-        params = cls(**{f.name: rospy.get_param(f"~{f.name}", getattr(cls(), f.name)) for f in fields(cls)})
-        params.validate()
-        return params
 
     def validate(self) -> None:
         self.video = as_string("video", self.video)
