@@ -21,7 +21,8 @@ import openvino as ov
 
 from .backends import precision
 from .errors import LwposeError
-from .backends.openvino import OpenVINOBackend
+from .backends.base import Done
+from .backends.openvino import OpenVINOBackend, start
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,8 @@ class PoseServing(kserve.Model):
             loop.call_soon_threadsafe(settle)
         return done
 
-    def _on_native_done(self, request: ov.InferRequest, done) -> None:
-        done(tuple(request.get_output_tensor(i).data for i in range(len(self._compiled.outputs))), None)
+    def _on_native_done(self, request: ov.InferRequest, job: tuple[np.ndarray, Done]) -> None:
+        job[1](tuple(request.get_output_tensor(i).data for i in range(len(self._compiled.outputs))), None)
 
     def _tensor(self, payload: InferRequest) -> np.ndarray:
         if len(payload.inputs) != 1:
@@ -130,7 +131,7 @@ class PoseServing(kserve.Model):
         done = self._resolver(loop, future)
         async with self._free:  # a blocking submit would stall the event loop while every request is busy
             if self.native:
-                self._queue.start_async(tensor, done, share_inputs=True)
+                start(self._queue, tensor, done)
             else:
                 self.backend.submit(tensor, done)
             outputs = await future

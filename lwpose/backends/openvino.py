@@ -187,19 +187,15 @@ class OpenVINOBackend:
                 if entry.queue is None:
                     entry.queue = ov.AsyncInferQueue(entry.model, self.capacity)
                     entry.queue.set_callback(self._on_done)
-                # the binding's own start_async with a Tensor sharing the array: the Python wrapper's
-                # input dispatch costs ~0.1 CPU ms per frame more (docs/performance.md)
-                if not (tensor.flags.c_contiguous and tensor.flags.writeable):  # a Tensor cannot share it
-                    tensor = np.array(tensor, order="C")
-                _QueueBase.start_async(entry.queue, ov.Tensor(tensor, shared_memory=True), (done, tensor))
+                start(entry.queue, tensor, done)
         except BaseException:
             self._free.put(None)
             raise
         return True
 
-    def _on_done(self, request: ov.InferRequest, job: tuple[Done, np.ndarray]) -> None:
+    def _on_done(self, request: ov.InferRequest, job: tuple[np.ndarray, Done]) -> None:
         """OpenVINO callback: hand the outputs (views into the request) to ``done``; never raises."""
-        done = job[0]
+        done = job[1]
         try:
             try:
                 i_hm, i_paf = self._outputs
@@ -239,3 +235,16 @@ def error_text(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines()]
     useful = [line for line in lines if line and not line.startswith("Exception from ")]
     return " ".join(useful) or type(exc).__name__
+
+
+def start(infer_queue: ov.AsyncInferQueue, tensor: np.ndarray, userdata: object = None) -> None:
+    """Start ``tensor`` on a free request of ``infer_queue`` (blocking until one is free); the
+    callback gets ``(tensor, userdata)``, which keeps the array alive while the request reads it.
+
+    The binding's own ``start_async`` with a Tensor sharing the array: the Python wrapper's input
+    dispatch costs ~0.1 CPU ms per frame more (docs/performance.md). Arrays a Tensor cannot share
+    (read-only or not C-contiguous) are copied first.
+    """
+    if not (tensor.flags.c_contiguous and tensor.flags.writeable):
+        tensor = np.array(tensor, order="C")
+    _QueueBase.start_async(infer_queue, ov.Tensor(tensor, shared_memory=True), (tensor, userdata))

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import openvino as ov
 
+from ..backends.openvino import start
 from ..errors import LwposeError
 from ..media import read_frames
 from ..runtime import PoseModel
@@ -77,15 +78,16 @@ def cpu_model() -> str:
 
 def infer_only(compiled: ov.CompiledModel, nireq: int, tensors: list[np.ndarray], repeat: int,
                prefix: str = "infer") -> dict[str, float]:
-    """Throughput of a bare infer queue on pre-resized tensors (each sent ``repeat`` times)."""
+    """Throughput of a bare infer queue on pre-resized tensors (each sent ``repeat`` times),
+    started as the backend starts them."""
     queue = ov.AsyncInferQueue(compiled, nireq)
     for t in tensors[:WARMUP_FRAMES]:
-        queue.start_async(t, share_inputs=True)
+        start(queue, t)
     queue.wait_all()
     with _Clock() as clock:
         for _ in range(repeat):
             for t in tensors:
-                queue.start_async(t, share_inputs=True)
+                start(queue, t)
         queue.wait_all()
     n = len(tensors) * repeat
     return {f"{prefix}_fps": round(n / clock.wall, 2), f"{prefix}_cpu_ms_per_frame": round(clock.cpu / n * 1000, 2)}
