@@ -11,7 +11,6 @@ from ..fsutil import atomic_write
 from . import options
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser(
         "eval", help="COCO keypoint AP of a model on a COCO-format data set",

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("lwpose.run")
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "run", help="estimate poses on videos, image folders, cameras and streams",

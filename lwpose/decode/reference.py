@@ -351,8 +351,8 @@ def merge_hips(peaks: list[np.ndarray], skeletons: list[Skeleton | None], owner:
                 thigh = max(thigh, _distance(hip_l, peaks[LEFT_KNEE][b.ids[LEFT_KNEE]]))
             width = _distance(hip_r, hip_l)
             if thigh >= 0.0 and width <= HIP_MERGE_RATIO * thigh:
-                candidates.append((-width, p, q))
-    for _, p, q in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
+                candidates.append((width, p, q))
+    for _, p, q in sorted(candidates):
         if skeletons[p] is not None and skeletons[q] is not None:
             merge(skeletons, owner, p, q, 0.0)
 

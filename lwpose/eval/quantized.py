@@ -81,8 +81,7 @@ def coco_validation(data_dir: Path, heights: tuple[int, ...], shape: tuple[int, 
     dataset = load_dataset(*coco_folder(data_dir, "accuracy_control"))
 
     def model_input(image: dict) -> np.ndarray:
-        frame = dataset_image(dataset.path(image), image)
-        return fit(frame, *shape)[None] if shape else prepare(frame, heights[0])[0]
+        return _network_input(dataset_image(dataset.path(image), image), heights[0], shape)[0]
 
     def validate(compiled: Any, items: Iterable[dict]) -> tuple[float, None]:
         subset = dataclasses.replace(dataset, images=list(items))
@@ -101,9 +100,14 @@ class _CompiledPredictor:
         self.compiled, self.height, self.shape = compiled, height, shape
 
     def __call__(self, frame: np.ndarray) -> Maps:
-        if self.shape:
-            tensor, scale = fit(frame, *self.shape)[None], min(s / f for s, f in zip(self.shape, frame.shape))
-        else:
-            tensor, scale = prepare(frame, self.height)
+        tensor, scale = _network_input(frame, self.height, self.shape)
         result = self.compiled(tensor)
         return Maps(np.asarray(result["heatmaps"])[0], np.asarray(result["pafs"])[0], scale)
+
+
+def _network_input(frame: np.ndarray, height: int, shape: tuple[int, int] | None) -> tuple[np.ndarray, float]:
+    """(1, H, W, 3) input of a fixed-shape model (``shape`` (H, W): the frame fitted to it) or of a
+    dynamic one (prepared at ``height``), and the scale from image to network-input pixels."""
+    if shape:
+        return fit(frame, *shape)[None], min(s / f for s, f in zip(shape, frame.shape))
+    return prepare(frame, height)

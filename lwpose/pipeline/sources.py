@@ -66,6 +66,11 @@ class Source:
         """How messages name a frame of this source."""
         return f"frame {frame.number}"
 
+    def newer(self) -> Frame | None:
+        """A frame that arrived since the last read, without blocking (None: none, or this source
+        cannot tell; only sources with :attr:`holds_newest` return frames)."""
+        return None
+
     def interrupt(self) -> None:
         """Wake a ``read()`` blocked waiting for frames, which then returns None (the pipeline
         stops). Sources whose reads end on their own need nothing."""
@@ -166,11 +171,6 @@ class VideoSource(Source):
     @property
     def length(self) -> int | None:
         return None if self.live else self._expected
-
-    def newer(self) -> Frame | None:
-        """A frame that arrived since the last read, without blocking (None: none, or this source
-        cannot tell; only sources with :attr:`holds_newest` return frames)."""
-        return None
 
 
 class ImageSource(Source):

@@ -1,9 +1,10 @@
 """``/diagnostics``: one ``diagnostic_msgs/DiagnosticStatus`` per camera, published periodically.
 
 Each camera's :class:`CameraStats` counts input frames (callbacks) and rejected messages, adds
-the frames the scheduler dropped or failed, and, as a sink, records processed frames and their latency (image stamp to publication). Status WARN
-when the camera is silent (no image for ``SILENT_AFTER`` s, or none yet) or when processing
-falls behind (fewer than ``MIN_PROCESSED_RATIO`` of the input frames processed over the window).
+the frames the scheduler dropped or failed, and, as a sink, records processed frames and their
+latency (image stamp to publication). Status WARN when the camera is silent (no image for
+``SILENT_AFTER`` s, or none yet) or when processing falls behind (fewer than
+``MIN_PROCESSED_RATIO`` of the input frames processed over the window).
 """
 from __future__ import annotations
 
